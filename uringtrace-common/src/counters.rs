@@ -1,0 +1,15 @@
+//! Indexes of the per-CPU counters array (`COUNTERS`). Each counts events the
+//! kernel side could not deliver or had to degrade; userspace sums them over
+//! CPUs and reports every non-zero one.
+
+/// A record was dropped: the ring buffer had no room (reserve failed).
+pub const RINGBUF_FULL: u32 = 0;
+/// A call's entry could not be stored (in-flight table full): its record
+/// arrives with HDR_ENTRY_MISSING.
+pub const INFLIGHT_FULL: u32 = 1;
+/// A call exited with no stored entry (started before attach, or above).
+pub const EXIT_WITHOUT_ENTRY: u32 = 2;
+/// A forked child of a traced process could not be added to the filter.
+pub const FILTER_FULL: u32 = 3;
+
+pub const COUNT: u32 = 4;
