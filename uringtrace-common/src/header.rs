@@ -26,7 +26,7 @@ impl RecordKind {
 /// The entry of this call was not seen (the call started before the tracer
 /// attached, or the in-flight table was full): the arguments are unknown and
 /// zero, only the result is real.
-pub const HDR_ENTRY_MISSING: u32 = 1 << 0;
+pub const HDR_ENTRY_MISSING_FLAG: u32 = 1 << 0;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]

@@ -13,7 +13,7 @@ pub mod header;
 pub mod layout;
 pub mod syscall;
 
-pub use header::{RecordHeader, RecordKind};
+pub use header::{HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind};
 
 /// Bumped whenever any record layout changes. The userspace side refuses
 /// records of another version rather than misreading them.

@@ -1,28 +1,35 @@
+//! uringtrace: an eBPF tracer for Linux io_uring.
+
+mod attach;
+mod cli;
+mod clock;
+mod decode;
+mod event;
+mod filter;
+mod format;
+mod output;
+mod privileges;
+mod session;
+mod tracefs;
 mod workload;
 
-use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "uringtrace",
-    version,
-    about = "Trace Linux io_uring system calls and requests with eBPF"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
+use clap::Parser as _;
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Drive io_uring with a built-in scenario (the tracer's test workload).
-    Workload(workload::WorkloadArgs),
-}
+use crate::cli::{Cli, Command};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Workload(args)) => workload::run(args),
-        None => Ok(()),
+    let result = match cli.command {
+        Some(Command::Workload(args)) => workload::run(args).map(|()| 0),
+        None => session::run(cli.trace),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(err) => {
+            eprintln!("uringtrace: error: {err:#}");
+            ExitCode::from(1)
+        }
     }
 }

@@ -1,0 +1,51 @@
+//! Load-time configuration: read-only globals that userspace overrides
+//! before loading (`EbpfLoader::override_global`). Offsets come from the
+//! running kernel's tracefs format files, because Rust eBPF has no CO-RE.
+
+use uringtrace_common::{filter::FILTER_ALL, layout::OFFSET_ABSENT};
+
+#[unsafe(no_mangle)]
+static FILTER_MODE: u8 = FILTER_ALL;
+#[unsafe(no_mangle)]
+static FOLLOW_FORKS: u8 = 0;
+/// Offset of the first argument in `syscalls:sys_enter_*` records; the six
+/// arguments follow in 8-byte slots.
+#[unsafe(no_mangle)]
+static SYSCALL_ARGS_OFFSET: u32 = 16;
+/// Offset of `ret` in `syscalls:sys_exit_*` records.
+#[unsafe(no_mangle)]
+static SYSCALL_RET_OFFSET: u32 = 16;
+/// Offset of `child_pid` in `sched:sched_process_fork` (moved in 6.x when
+/// the comms became __data_loc strings).
+#[unsafe(no_mangle)]
+static FORK_CHILD_PID_OFFSET: u32 = OFFSET_ABSENT;
+/// Offset of `group_dead` in `sched:sched_process_exit` (absent on old kernels).
+#[unsafe(no_mangle)]
+static EXIT_GROUP_DEAD_OFFSET: u32 = OFFSET_ABSENT;
+
+// Volatile reads keep the compiler from folding the defaults in: the values
+// are only known at load time.
+#[inline(always)]
+pub fn filter_mode() -> u8 {
+    unsafe { core::ptr::read_volatile(&FILTER_MODE) }
+}
+#[inline(always)]
+pub fn follow_forks() -> bool {
+    unsafe { core::ptr::read_volatile(&FOLLOW_FORKS) != 0 }
+}
+#[inline(always)]
+pub fn syscall_args_offset() -> usize {
+    unsafe { core::ptr::read_volatile(&SYSCALL_ARGS_OFFSET) as usize }
+}
+#[inline(always)]
+pub fn syscall_ret_offset() -> usize {
+    unsafe { core::ptr::read_volatile(&SYSCALL_RET_OFFSET) as usize }
+}
+#[inline(always)]
+pub fn fork_child_pid_offset() -> u32 {
+    unsafe { core::ptr::read_volatile(&FORK_CHILD_PID_OFFSET) }
+}
+#[inline(always)]
+pub fn exit_group_dead_offset() -> u32 {
+    unsafe { core::ptr::read_volatile(&EXIT_GROUP_DEAD_OFFSET) }
+}

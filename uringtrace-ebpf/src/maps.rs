@@ -1,0 +1,45 @@
+//! Every map the programs share with userspace.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+};
+use uringtrace_common::{
+    counters,
+    filter::MAX_TRACED_TGIDS,
+    syscall::{EnterRecord, RegisterRecord, SetupRecord},
+};
+
+/// Records to userspace. Userspace sets the real size at load time
+/// (`--buffer-size`); this default only has to be a valid power of two.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
+
+/// Per-CPU counters, indexed by `uringtrace_common::counters`.
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
+
+/// Thread groups to trace when FILTER_MODE is FILTER_TGIDS (plus the tids of
+/// threads created by traced processes, see process_filter).
+#[map]
+pub static TRACED_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
+/// Calls between entry and exit, by thread id: the entry's arguments wait
+/// here for the result, so each call is one record. A thread is in at most
+/// one system call, so the size bounds the number of threads inside one.
+const MAX_INFLIGHT: u32 = 16384;
+#[map]
+pub static INFLIGHT_ENTER: HashMap<u32, EnterRecord> = HashMap::with_max_entries(MAX_INFLIGHT, 0);
+#[map]
+pub static INFLIGHT_REGISTER: HashMap<u32, RegisterRecord> =
+    HashMap::with_max_entries(MAX_INFLIGHT, 0);
+#[map]
+pub static INFLIGHT_SETUP: HashMap<u32, SetupRecord> = HashMap::with_max_entries(MAX_INFLIGHT, 0);
+
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+        // Per-CPU slot: no other writer can race with this one.
+        unsafe { *slot += 1 };
+    }
+}

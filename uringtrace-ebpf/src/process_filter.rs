@@ -1,0 +1,83 @@
+//! Which processes are traced: everything, or the thread groups in
+//! TRACED_TGIDS, which follows forks in the kernel so a child's first call
+//! is never missed (userspace would learn of the child too late).
+
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use uringtrace_common::{
+    counters,
+    filter::{FILTER_ALL, TRACED_FORKED},
+    layout::OFFSET_ABSENT,
+};
+
+use crate::{
+    config,
+    emit::current_task,
+    maps::{TRACED_TGIDS, count},
+};
+
+#[inline(always)]
+pub fn is_traced(tgid: u32) -> bool {
+    config::filter_mode() == FILTER_ALL || TRACED_TGIDS.get_ptr(tgid).is_some()
+}
+
+#[tracepoint(category = "sched", name = "sched_process_fork")]
+pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+    let _ = try_fork(&ctx);
+    0
+}
+
+fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
+    if config::filter_mode() == FILTER_ALL || !config::follow_forks() {
+        return Ok(());
+    }
+    let offset = config::fork_child_pid_offset();
+    if offset == OFFSET_ABSENT {
+        return Ok(());
+    }
+    // The parent runs this tracepoint, so "current" is the parent.
+    let parent = current_task();
+    if TRACED_TGIDS.get_ptr(parent.tgid).is_none() {
+        return Ok(());
+    }
+    // The record cannot say whether the child is a process or a thread; a
+    // thread's tid in the map is harmless (its tgid is already there) and is
+    // removed when the thread exits.
+    let child: i32 = unsafe { ctx.read_at(offset as usize)? };
+    if TRACED_TGIDS.insert(child as u32, TRACED_FORKED, 0).is_err() {
+        count(counters::FILTER_FULL);
+    }
+    Ok(())
+}
+
+#[tracepoint(category = "sched", name = "sched_process_exit")]
+pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
+    let _ = try_exit(&ctx);
+    0
+}
+
+fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
+    if config::filter_mode() == FILTER_ALL {
+        return Ok(());
+    }
+    let task = current_task();
+    if task.tid != task.tgid
+        && let Some(how) = TRACED_TGIDS.get_ptr(task.tid)
+        && unsafe { *how } == TRACED_FORKED
+    {
+        // A thread's tid that try_fork inserted.
+        let _ = TRACED_TGIDS.remove(task.tid);
+    }
+    // Forget the process only when the whole group is gone, so a recycled
+    // pid is not traced by mistake. Kernels without group_dead only tell the
+    // leader's exit, which nearly always is the group's.
+    let offset = config::exit_group_dead_offset();
+    let group_dead = if offset == OFFSET_ABSENT {
+        task.tid == task.tgid
+    } else {
+        unsafe { ctx.read_at::<u8>(offset as usize)? != 0 }
+    };
+    if group_dead {
+        let _ = TRACED_TGIDS.remove(task.tgid);
+    }
+    Ok(())
+}

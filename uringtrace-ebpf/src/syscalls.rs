@@ -1,0 +1,364 @@
+//! io_uring_setup, io_uring_enter and io_uring_register on the
+//! `syscalls:sys_{enter,exit}_*` tracepoints. Entry reads the arguments (and
+//! the user memory they point to, in the caller's context, as the kernel is
+//! about to read it) into an in-flight slot; exit adds the result and emits
+//! one record per call.
+
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_user},
+    macros::tracepoint,
+    maps::HashMap,
+    programs::TracePointContext,
+};
+use uringtrace_common::{
+    HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind, counters,
+    syscall::{
+        ENTER_ARG_EXT, ENTER_ARG_EXT_REG, ENTER_ARG_SIGSET, EnterArg, EnterRecord,
+        GETEVENTS_ARG_SIZE, KERNEL_SIGSET_SIZE, READ_NONE, READ_OK, READ_SIZE_MISMATCH, ReadStatus,
+        RegisterRecord, SETUP_PARAMS_READ_SIZE, SetupParams, SetupRecord, SyscallResult,
+    },
+};
+
+use crate::{
+    config,
+    emit::{Task, current_task, header, output},
+    maps::{INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
+    process_filter::is_traced,
+};
+
+const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
+const IORING_ENTER_EXT_ARG_REG: u32 = 1 << 6;
+
+/// The records that carry one call: header and result come first in each.
+trait CallRecord: Copy + 'static {
+    const KIND: RecordKind;
+    fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult);
+    /// The record for an exit whose entry was not seen.
+    fn unknown_args(header: RecordHeader) -> Self;
+    /// Reads what the kernel wrote back through the arguments (setup only).
+    fn at_exit(&mut self) {}
+}
+
+#[inline(always)]
+fn arg(ctx: &TracePointContext, n: usize) -> Result<u64, i32> {
+    unsafe { ctx.read_at::<u64>(config::syscall_args_offset() + n * 8) }
+}
+
+#[inline(always)]
+fn status<T>(read: Result<T, i32>, store: impl FnOnce(T)) -> ReadStatus {
+    match read {
+        Ok(value) => {
+            store(value);
+            READ_OK
+        }
+        Err(errno) => errno,
+    }
+}
+
+#[inline(always)]
+fn begin<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task, record: &T) {
+    if inflight.insert(task.tid, record, 0).is_err() {
+        count(counters::INFLIGHT_FULL);
+    }
+}
+
+#[inline(always)]
+fn finish<T: CallRecord>(ctx: &TracePointContext, inflight: &HashMap<u32, T>) -> Result<(), i32> {
+    let task = current_task();
+    let ret: i64 = unsafe { ctx.read_at(config::syscall_ret_offset())? };
+    let now = unsafe { bpf_ktime_get_ns() };
+    match inflight.get_ptr_mut(task.tid) {
+        Some(slot) => {
+            let record = unsafe { &mut *slot };
+            let (header, result) = record.prefix();
+            result.ret = ret;
+            result.duration_ns = now.saturating_sub(header.ts_ns);
+            record.at_exit();
+            output(record);
+            let _ = inflight.remove(task.tid);
+        }
+        None => {
+            if !is_traced(task.tgid) {
+                return Ok(());
+            }
+            count(counters::EXIT_WITHOUT_ENTRY);
+            let mut head = header(T::KIND, task);
+            head.flags |= HDR_ENTRY_MISSING_FLAG;
+            let mut record = T::unknown_args(head);
+            record.prefix().1.ret = ret;
+            output(&record);
+        }
+    }
+    Ok(())
+}
+
+// ---- io_uring_enter -------------------------------------------------------
+
+impl CallRecord for EnterRecord {
+    const KIND: RecordKind = RecordKind::Enter;
+    fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
+        (&mut self.header, &mut self.result)
+    }
+    fn unknown_args(header: RecordHeader) -> Self {
+        Self {
+            header,
+            result: SyscallResult::default(),
+            fd: 0,
+            to_submit: 0,
+            min_complete: 0,
+            flags: 0,
+            argp: 0,
+            argsz: 0,
+            arg: EnterArg::default(),
+        }
+    }
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_io_uring_enter")]
+pub fn sys_enter_io_uring_enter(ctx: TracePointContext) -> u32 {
+    let _ = try_enter_io_uring_enter(&ctx);
+    0
+}
+
+fn try_enter_io_uring_enter(ctx: &TracePointContext) -> Result<(), i32> {
+    let task = current_task();
+    if !is_traced(task.tgid) {
+        return Ok(());
+    }
+    let flags = arg(ctx, 3)? as u32;
+    let argp = arg(ctx, 4)?;
+    let argsz = arg(ctx, 5)?;
+    let record = EnterRecord {
+        header: header(RecordKind::Enter, task),
+        result: SyscallResult::default(),
+        fd: arg(ctx, 0)? as u32,
+        to_submit: arg(ctx, 1)? as u32,
+        min_complete: arg(ctx, 2)? as u32,
+        flags,
+        argp,
+        argsz,
+        arg: read_enter_arg(flags, argp, argsz),
+    };
+    begin(&INFLIGHT_ENTER, task, &record);
+    Ok(())
+}
+
+/// `struct io_uring_getevents_arg` (include/uapi/linux/io_uring.h).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+/// `struct __kernel_timespec`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct KernelTimespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+/// Reads the last two arguments the way the kernel will: a sigset without
+/// EXT_ARG, a getevents_arg (and what it points to) with it, nothing with
+/// EXT_ARG_REG (the argument is an offset into a registered region).
+#[inline(always)]
+fn read_enter_arg(flags: u32, argp: u64, argsz: u64) -> EnterArg {
+    let mut arg = EnterArg::default();
+    if flags & IORING_ENTER_EXT_ARG_REG != 0 {
+        arg.arg_kind = ENTER_ARG_EXT_REG;
+        return arg;
+    }
+    if flags & IORING_ENTER_EXT_ARG == 0 {
+        arg.arg_kind = ENTER_ARG_SIGSET;
+        arg.arg_status = if argp == 0 {
+            READ_NONE
+        } else if argsz != KERNEL_SIGSET_SIZE {
+            READ_SIZE_MISMATCH
+        } else {
+            status(unsafe { bpf_probe_read_user(argp as *const u64) }, |mask| {
+                arg.sigmask = mask
+            })
+        };
+        return arg;
+    }
+    arg.arg_kind = ENTER_ARG_EXT;
+    if argp == 0 {
+        arg.arg_status = READ_NONE;
+        return arg;
+    }
+    if argsz != GETEVENTS_ARG_SIZE {
+        arg.arg_status = READ_SIZE_MISMATCH;
+        return arg;
+    }
+    let ext = match unsafe { bpf_probe_read_user(argp as *const GeteventsArg) } {
+        Ok(ext) => ext,
+        Err(errno) => {
+            arg.arg_status = errno;
+            return arg;
+        }
+    };
+    arg.arg_status = READ_OK;
+    arg.sigmask_ptr = ext.sigmask;
+    arg.sigmask_sz = ext.sigmask_sz;
+    arg.min_wait_usec = ext.min_wait_usec;
+    arg.ts_ptr = ext.ts;
+    if ext.sigmask != 0 {
+        arg.sigmask_status = if u64::from(ext.sigmask_sz) != KERNEL_SIGSET_SIZE {
+            READ_SIZE_MISMATCH
+        } else {
+            status(
+                unsafe { bpf_probe_read_user(ext.sigmask as *const u64) },
+                |mask| arg.sigmask = mask,
+            )
+        };
+    }
+    if ext.ts != 0 {
+        arg.ts_status = status(
+            unsafe { bpf_probe_read_user(ext.ts as *const KernelTimespec) },
+            |ts| {
+                arg.ts_sec = ts.tv_sec;
+                arg.ts_nsec = ts.tv_nsec;
+            },
+        );
+    }
+    arg
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_io_uring_enter")]
+pub fn sys_exit_io_uring_enter(ctx: TracePointContext) -> u32 {
+    let _ = finish(&ctx, &INFLIGHT_ENTER);
+    0
+}
+
+// ---- io_uring_register ----------------------------------------------------
+
+impl CallRecord for RegisterRecord {
+    const KIND: RecordKind = RecordKind::Register;
+    fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
+        (&mut self.header, &mut self.result)
+    }
+    fn unknown_args(header: RecordHeader) -> Self {
+        Self {
+            header,
+            result: SyscallResult::default(),
+            fd: 0,
+            opcode: 0,
+            arg: 0,
+            nr_args: 0,
+            _pad: 0,
+        }
+    }
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_io_uring_register")]
+pub fn sys_enter_io_uring_register(ctx: TracePointContext) -> u32 {
+    let _ = try_enter_io_uring_register(&ctx);
+    0
+}
+
+fn try_enter_io_uring_register(ctx: &TracePointContext) -> Result<(), i32> {
+    let task = current_task();
+    if !is_traced(task.tgid) {
+        return Ok(());
+    }
+    let record = RegisterRecord {
+        header: header(RecordKind::Register, task),
+        result: SyscallResult::default(),
+        fd: arg(ctx, 0)? as u32,
+        opcode: arg(ctx, 1)? as u32,
+        arg: arg(ctx, 2)?,
+        nr_args: arg(ctx, 3)? as u32,
+        _pad: 0,
+    };
+    begin(&INFLIGHT_REGISTER, task, &record);
+    Ok(())
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_io_uring_register")]
+pub fn sys_exit_io_uring_register(ctx: TracePointContext) -> u32 {
+    let _ = finish(&ctx, &INFLIGHT_REGISTER);
+    0
+}
+
+// ---- io_uring_setup -------------------------------------------------------
+
+impl CallRecord for SetupRecord {
+    const KIND: RecordKind = RecordKind::Setup;
+    fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
+        (&mut self.header, &mut self.result)
+    }
+    fn unknown_args(header: RecordHeader) -> Self {
+        Self {
+            header,
+            result: SyscallResult::default(),
+            entries: 0,
+            params_status: READ_NONE,
+            params_ptr: 0,
+            params_in: SetupParams::default(),
+            params_out_status: READ_NONE,
+            _pad: 0,
+            params_out: SetupParams::default(),
+        }
+    }
+    fn at_exit(&mut self) {
+        // Only a successful setup writes the params back.
+        if self.params_ptr != 0 && self.result.ret >= 0 {
+            self.params_out_status = read_params(self.params_ptr, &mut self.params_out);
+        }
+    }
+}
+
+/// The leading words of `struct io_uring_params`, in order.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ParamsHead([u32; SETUP_PARAMS_READ_SIZE / 4]);
+
+#[inline(always)]
+fn read_params(ptr: u64, out: &mut SetupParams) -> ReadStatus {
+    status(
+        unsafe { bpf_probe_read_user(ptr as *const ParamsHead) },
+        |ParamsHead(words)| {
+            *out = SetupParams {
+                sq_entries: words[0],
+                cq_entries: words[1],
+                flags: words[2],
+                sq_thread_cpu: words[3],
+                sq_thread_idle: words[4],
+                features: words[5],
+                wq_fd: words[6],
+                _pad: 0,
+            };
+        },
+    )
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_io_uring_setup")]
+pub fn sys_enter_io_uring_setup(ctx: TracePointContext) -> u32 {
+    let _ = try_enter_io_uring_setup(&ctx);
+    0
+}
+
+fn try_enter_io_uring_setup(ctx: &TracePointContext) -> Result<(), i32> {
+    let task = current_task();
+    if !is_traced(task.tgid) {
+        return Ok(());
+    }
+    let params_ptr = arg(ctx, 1)?;
+    let mut record = SetupRecord::unknown_args(header(RecordKind::Setup, task));
+    record.entries = arg(ctx, 0)? as u32;
+    record.params_ptr = params_ptr;
+    if params_ptr != 0 {
+        record.params_status = read_params(params_ptr, &mut record.params_in);
+    }
+    begin(&INFLIGHT_SETUP, task, &record);
+    Ok(())
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_io_uring_setup")]
+pub fn sys_exit_io_uring_setup(ctx: TracePointContext) -> u32 {
+    let _ = finish(&ctx, &INFLIGHT_SETUP);
+    0
+}

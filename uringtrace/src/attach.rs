@@ -1,0 +1,249 @@
+//! Loading the eBPF object with this kernel's layouts and attaching its
+//! programs.
+
+use std::{os::fd::AsRawFd as _, path::Path};
+
+use anyhow::{Context as _, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    programs::TracePoint,
+};
+use uringtrace_common::{
+    counters,
+    filter::{FILTER_ALL, FILTER_TGIDS, TRACED_EXPLICIT},
+    layout::OFFSET_ABSENT,
+};
+
+use crate::tracefs;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uringtrace"));
+
+/// Which processes the kernel side lets through.
+#[derive(Debug, Clone)]
+pub struct ProcessFilter {
+    /// Empty: every process.
+    pub pids: Vec<u32>,
+    /// Also trace every process a traced one starts.
+    pub follow_forks: bool,
+    /// Filter by pid even with no pid yet (a command about to be started
+    /// adds itself).
+    pub restrict: bool,
+}
+
+pub struct AttachOptions {
+    pub filter: ProcessFilter,
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub buffer_size: u32,
+}
+
+/// A loaded, attached tracer. Dropping it detaches every program.
+pub struct Attached {
+    pub ebpf: Ebpf,
+    pub events: RingBuf<MapData>,
+    pub counters: PerCpuArray<MapData, u64>,
+    pub traced: BpfHashMap<MapData, u32, u8>,
+}
+
+/// The syscall tracepoints, in attach order: exits before entries, so that
+/// no call's entry can be recorded without its exit program in place.
+const SYSCALL_PROGRAMS: [&str; 6] = [
+    "sys_exit_io_uring_setup",
+    "sys_exit_io_uring_enter",
+    "sys_exit_io_uring_register",
+    "sys_enter_io_uring_setup",
+    "sys_enter_io_uring_enter",
+    "sys_enter_io_uring_register",
+];
+
+/// Offsets the programs need, from this kernel's format files.
+struct Layouts {
+    syscall_args: u32,
+    syscall_ret: u32,
+    fork_child_pid: u32,
+    exit_group_dead: u32,
+}
+
+fn resolve_layouts(root: &Path) -> anyhow::Result<Layouts> {
+    let mut syscall_args = None;
+    for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        let fmt = tracefs::format(root, "syscalls", &format!("sys_enter_{call}")).context(
+            "the io_uring system call tracepoints are missing: this kernel needs \
+             CONFIG_FTRACE_SYSCALLS",
+        )?;
+        // Arguments follow __syscall_nr in 8-byte slots on every kernel; the
+        // programs rely on that, so check it rather than assume it.
+        let args: Vec<_> = fmt
+            .fields
+            .iter()
+            .filter(|f| f.name != "__syscall_nr")
+            .collect();
+        let Some(first) = args.first() else {
+            bail!("{}: no argument fields", fmt.path);
+        };
+        for (i, f) in args.iter().enumerate() {
+            if f.size != 8 || f.offset != first.offset + 8 * i as u32 {
+                bail!(
+                    "{}: argument {} at offset {} size {}: not the 8-byte slots this \
+                     tracer reads",
+                    fmt.path,
+                    f.name,
+                    f.offset,
+                    f.size
+                );
+            }
+        }
+        match syscall_args {
+            None => syscall_args = Some(first.offset),
+            Some(off) if off != first.offset => {
+                bail!(
+                    "{}: arguments start at {} not {off}",
+                    fmt.path,
+                    first.offset
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    let mut syscall_ret = None;
+    for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        let fmt = tracefs::format(root, "syscalls", &format!("sys_exit_{call}"))?;
+        let off = fmt.field("ret")?.offset;
+        if syscall_ret.is_some_and(|o| o != off) {
+            bail!("{}: ret at {off}, unlike the other exits", fmt.path);
+        }
+        syscall_ret = Some(off);
+    }
+    let fork = tracefs::format(root, "sched", "sched_process_fork")?;
+    let exit = tracefs::format(root, "sched", "sched_process_exit")?;
+    Ok(Layouts {
+        syscall_args: syscall_args.unwrap_or(16),
+        syscall_ret: syscall_ret.unwrap_or(16),
+        fork_child_pid: fork.field("child_pid")?.offset,
+        exit_group_dead: exit
+            .fields
+            .iter()
+            .find(|f| f.name == "group_dead")
+            .map_or(OFFSET_ABSENT, |f| f.offset),
+    })
+}
+
+pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
+    if OBJECT.is_empty() {
+        bail!(
+            "this uringtrace was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; \
+             rebuild it without (run `cargo xtask setup` first)"
+        );
+    }
+    crate::privileges::check()?;
+    raise_memlock_limit();
+    let root = tracefs::root()?;
+    let layouts = resolve_layouts(&root)?;
+
+    let filter_mode = if opts.filter.restrict || !opts.filter.pids.is_empty() {
+        FILTER_TGIDS
+    } else {
+        FILTER_ALL
+    };
+    let follow = u8::from(opts.filter.follow_forks);
+    let mut ebpf = EbpfLoader::new()
+        .override_global("FILTER_MODE", &filter_mode, true)
+        .override_global("FOLLOW_FORKS", &follow, true)
+        .override_global("SYSCALL_ARGS_OFFSET", &layouts.syscall_args, true)
+        .override_global("SYSCALL_RET_OFFSET", &layouts.syscall_ret, true)
+        .override_global("FORK_CHILD_PID_OFFSET", &layouts.fork_child_pid, true)
+        .override_global("EXIT_GROUP_DEAD_OFFSET", &layouts.exit_group_dead, true)
+        .map_max_entries("EVENTS", opts.buffer_size)
+        .load(OBJECT)
+        .context("loading the eBPF programs into the kernel")?;
+
+    let mut traced: BpfHashMap<MapData, u32, u8> = BpfHashMap::try_from(
+        ebpf.take_map("TRACED_TGIDS")
+            .context("eBPF object lacks TRACED_TGIDS")?,
+    )?;
+    for &pid in &opts.filter.pids {
+        traced
+            .insert(pid, TRACED_EXPLICIT, 0)
+            .with_context(|| format!("adding pid {pid} to the in-kernel filter"))?;
+    }
+
+    let mut programs: Vec<(&str, &str, &str)> = vec![
+        ("sched_process_fork", "sched", "sched_process_fork"),
+        ("sched_process_exit", "sched", "sched_process_exit"),
+    ];
+    programs.extend(SYSCALL_PROGRAMS.iter().map(|p| (*p, "syscalls", *p)));
+    for (prog, category, name) in programs {
+        let program: &mut TracePoint = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("eBPF object lacks program {prog}"))?
+            .try_into()?;
+        program
+            .load()
+            .with_context(|| format!("the kernel's verifier rejected {prog}"))?;
+        program
+            .attach(category, name)
+            .with_context(|| format!("attaching to tracepoint {category}:{name}"))?;
+    }
+
+    let events = RingBuf::try_from(
+        ebpf.take_map("EVENTS")
+            .context("eBPF object lacks EVENTS")?,
+    )?;
+    let counters = PerCpuArray::try_from(
+        ebpf.take_map("COUNTERS")
+            .context("eBPF object lacks COUNTERS")?,
+    )?;
+    Ok(Attached {
+        ebpf,
+        events,
+        counters,
+        traced,
+    })
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
+fn raise_memlock_limit() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit with a valid struct; failure only matters on old
+    // kernels, where loading then fails with its own message.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
+}
+
+/// Kernel-side counters, summed over CPUs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KernelCounters {
+    pub ringbuf_full: u64,
+    pub inflight_full: u64,
+    pub exit_without_entry: u64,
+    pub filter_full: u64,
+}
+
+impl KernelCounters {
+    pub fn read(map: &PerCpuArray<MapData, u64>) -> anyhow::Result<Self> {
+        let sum = |index: u32| -> anyhow::Result<u64> {
+            Ok(map
+                .get(&index, 0)
+                .with_context(|| format!("reading counter {index}"))?
+                .iter()
+                .sum())
+        };
+        Ok(Self {
+            ringbuf_full: sum(counters::RINGBUF_FULL)?,
+            inflight_full: sum(counters::INFLIGHT_FULL)?,
+            exit_without_entry: sum(counters::EXIT_WITHOUT_ENTRY)?,
+            filter_full: sum(counters::FILTER_FULL)?,
+        })
+    }
+}
+
+/// The raw fd of the in-kernel pid filter, for a child about to exec to add
+/// itself (see session::spawn_traced).
+pub fn traced_map_fd(traced: &BpfHashMap<MapData, u32, u8>) -> i32 {
+    use std::os::fd::AsFd as _;
+
+    use aya::maps::IterableMap as _;
+    traced.map().fd().as_fd().as_raw_fd()
+}

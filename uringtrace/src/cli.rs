@@ -1,0 +1,117 @@
+//! The command line. Every doc comment here is `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::{format::OutputFormat, workload::WorkloadArgs};
+
+/// Trace Linux io_uring with eBPF: every io_uring_setup, io_uring_enter and
+/// io_uring_register call, fully decoded.
+///
+/// Without -p or a command, every process on the machine is traced.
+///
+/// Examples:
+///   sudo uringtrace -- ./my-server          trace a command and its children
+///   sudo uringtrace -p 1234 -f json         trace a running process as NDJSON
+///   sudo uringtrace -x -o failures.log      every failed call, system-wide
+#[derive(Debug, Parser)]
+#[command(
+    name = "uringtrace",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    /// Trace this process and its threads (repeatable). Fails if the process
+    /// does not exist.
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// Output format: `text` (strace-like lines) or `json` (one JSON object
+    /// per line, schema in docs/events.md).
+    #[arg(short = 'f', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Write events to FILE instead of standard output (created or
+    /// truncated).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Show only failed calls (negative return value).
+    #[arg(short = 'x', long)]
+    pub failed: bool,
+
+    /// Stop tracing after SECONDS (a command keeps running, untraced).
+    #[arg(short = 'd', long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// With -p, also trace every process the traced ones start from now on
+    /// (always on when tracing a command).
+    #[arg(long)]
+    pub follow_forks: bool,
+
+    /// Size of the kernel-to-userspace ring buffer, in bytes: a power of two,
+    /// at least 4096. A bigger buffer absorbs longer bursts; every record
+    /// that does not fit is counted and reported as dropped.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = parse_buffer_size)]
+    pub buffer_size: u32,
+
+    /// Start COMMAND and trace it and every process it starts (like
+    /// `strace -f`); uringtrace exits with the command's exit status.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn parse_buffer_size(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a byte count: {e}"))?;
+    if n < 4096 || !n.is_power_of_two() {
+        return Err(format!("{n} is not a power of two of at least 4096"));
+    }
+    Ok(n)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Drive io_uring with a built-in scenario: the workload the tracer is
+    /// tested against (`--list` shows the scenarios).
+    Workload(WorkloadArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn buffer_size_must_be_power_of_two() {
+        assert!(parse_buffer_size("4096").is_ok());
+        assert!(parse_buffer_size("5000").is_err());
+        assert!(parse_buffer_size("1024").is_err());
+        assert!(parse_buffer_size("lots").is_err());
+    }
+
+    #[test]
+    fn command_after_double_dash() {
+        let cli = Cli::try_parse_from(["uringtrace", "-f", "json", "--", "ls", "-l"]).unwrap();
+        assert_eq!(cli.trace.command, ["ls", "-l"]);
+        assert_eq!(cli.trace.format, OutputFormat::Json);
+    }
+}

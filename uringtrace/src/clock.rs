@@ -1,0 +1,96 @@
+//! Turning kernel timestamps (CLOCK_MONOTONIC, from bpf_ktime_get_ns) into
+//! wall-clock time for output.
+
+/// The offset between CLOCK_REALTIME and CLOCK_MONOTONIC, taken once at
+/// start: later wall-clock steps (NTP) do not reorder events.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    offset_ns: i128,
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and out pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+impl WallClock {
+    pub fn now() -> Self {
+        Self {
+            offset_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC),
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    pub fn wall_ns(&self, monotonic_ns: u64) -> i128 {
+        i128::from(monotonic_ns) + self.offset_ns
+    }
+
+    /// `2026-11-21T22:07:01.123456Z`.
+    pub fn rfc3339(&self, monotonic_ns: u64) -> String {
+        let ns = self.wall_ns(monotonic_ns);
+        let secs = ns.div_euclid(1_000_000_000) as i64;
+        let micros = ns.rem_euclid(1_000_000_000) / 1000;
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60
+        )
+    }
+
+    /// Local `HH:MM:SS.uuuuuu`, as `strace -tt` prints.
+    pub fn local_hms(&self, monotonic_ns: u64) -> String {
+        let ns = self.wall_ns(monotonic_ns);
+        let secs = ns.div_euclid(1_000_000_000) as libc::time_t;
+        let micros = ns.rem_euclid(1_000_000_000) / 1000;
+        // SAFETY: localtime_r with valid pointers; tm is plain data.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        unsafe { libc::localtime_r(&secs, &mut tm) };
+        format!(
+            "{:02}:{:02}:{:02}.{micros:06}",
+            tm.tm_hour, tm.tm_min, tm.tm_sec
+        )
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(59), (1970, 3, 1));
+        // 2026-11-21
+        assert_eq!(civil_from_days(20_778), (2026, 11, 21));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn rfc3339_of_epoch() {
+        let c = WallClock { offset_ns: 0 };
+        assert_eq!(c.rfc3339(1_500_000), "1970-01-01T00:00:00.001500Z");
+    }
+}

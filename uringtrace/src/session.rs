@@ -1,0 +1,292 @@
+//! One tracing session: attach, optionally start the command, drain the
+//! ring buffer until the command exits / the traced processes are gone / the
+//! duration ends / a signal arrives, then report what was seen and dropped.
+
+use std::{io, os::unix::process::ExitStatusExt as _, time::Duration};
+
+use anyhow::{Context as _, bail};
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{SignalKind, signal},
+};
+use uringtrace_common::filter::TRACED_EXPLICIT;
+
+use crate::{
+    attach::{self, AttachOptions, KernelCounters, ProcessFilter},
+    cli::TraceArgs,
+    clock::WallClock,
+    event::SyscallEvent,
+    filter::EventFilter,
+    format::Formatter,
+    output::Output,
+};
+
+/// What the drain loop saw, for the final report.
+#[derive(Debug, Default)]
+struct Tally {
+    events: u64,
+    written: u64,
+    undecodable: u64,
+}
+
+struct Pipeline {
+    filter: EventFilter,
+    formatter: Formatter,
+    output: Output,
+    buf: Vec<u8>,
+    tally: Tally,
+}
+
+impl Pipeline {
+    /// Drains every record available now; returns how many.
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> anyhow::Result<usize> {
+        let mut n = 0;
+        while let Some(item) = ring.next() {
+            n += 1;
+            self.tally.events += 1;
+            match SyscallEvent::from_record(&item) {
+                Ok(event) => {
+                    if self.filter.accepts(&event) {
+                        self.formatter.write(&event, &mut self.buf);
+                        self.tally.written += 1;
+                    }
+                }
+                Err(err) => {
+                    self.tally.undecodable += 1;
+                    if self.tally.undecodable == 1 {
+                        eprintln!("uringtrace: dropping an undecodable record: {err}");
+                    }
+                }
+            }
+            // Bound the batch buffer under a flood.
+            if self.buf.len() >= 1 << 16 {
+                self.output.write(&self.buf)?;
+                self.buf.clear();
+            }
+        }
+        self.output.write(&self.buf)?;
+        self.buf.clear();
+        self.output.flush()?;
+        Ok(n)
+    }
+}
+
+fn process_exists(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // A zombie has exited: nothing more to trace.
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// `bpf(BPF_MAP_UPDATE_ELEM)` adding the calling process to the filter.
+/// Runs in the child between fork and exec, so only async-signal-safe calls.
+fn add_self_to_filter(map_fd: i32) -> io::Result<()> {
+    #[repr(C)]
+    struct MapUpdateAttr {
+        map_fd: u32,
+        _pad: u32,
+        key: u64,
+        value: u64,
+        flags: u64,
+    }
+    const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    let value: u8 = TRACED_EXPLICIT;
+    let attr = MapUpdateAttr {
+        map_fd: map_fd as u32,
+        _pad: 0,
+        key: &pid as *const u32 as u64,
+        value: &value as *const u8 as u64,
+        flags: 0,
+    };
+    // SAFETY: the attr and the key/value it points to live across the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_UPDATE_ELEM,
+            &attr as *const MapUpdateAttr,
+            size_of::<MapUpdateAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn spawn_traced(command: &[String], map_fd: i32) -> anyhow::Result<tokio::process::Child> {
+    let (program, args) = command.split_first().context("empty command")?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args);
+    // The child puts itself in the in-kernel filter before exec, so its
+    // very first io_uring call is traced; forks are followed from there.
+    // SAFETY: the closure only makes raw system calls.
+    unsafe {
+        cmd.pre_exec(move || add_self_to_filter(map_fd));
+    }
+    cmd.spawn()
+        .with_context(|| format!("cannot start `{program}`"))
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+pub fn run(args: TraceArgs) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(trace(args))
+}
+
+async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
+    if !args.pids.is_empty() && !args.command.is_empty() {
+        bail!("give either -p PID or a command to start, not both");
+    }
+    for &pid in &args.pids {
+        if !process_exists(pid) {
+            bail!("no such process: {pid}");
+        }
+    }
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        bail!("-d needs a positive number of seconds, not {d}");
+    }
+    let output = Output::open(args.output.as_deref())?;
+    let tracing_command = !args.command.is_empty();
+    let attached = attach::attach(&AttachOptions {
+        filter: ProcessFilter {
+            pids: args.pids.clone(),
+            follow_forks: args.follow_forks || tracing_command,
+            restrict: tracing_command,
+        },
+        buffer_size: args.buffer_size,
+    })?;
+
+    let mut pipeline = Pipeline {
+        filter: EventFilter {
+            failed_only: args.failed,
+        },
+        formatter: Formatter::new(args.format, WallClock::now()),
+        output,
+        buf: Vec::with_capacity(1 << 16),
+        tally: Tally::default(),
+    };
+
+    let mut child = if tracing_command {
+        Some(spawn_traced(
+            &args.command,
+            attach::traced_map_fd(&attached.traced),
+        )?)
+    } else {
+        None
+    };
+    let what = match (&child, args.pids.as_slice()) {
+        (Some(c), _) => format!("command pid {}", c.id().unwrap_or(0)),
+        (None, []) => "all processes".to_string(),
+        (None, pids) => format!(
+            "pid {}",
+            pids.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    eprintln!("uringtrace: tracing {what}");
+
+    // SAFETY: the ring buffer owns its fd, open and unchanged until the
+    // AsyncFd that owns the ring buffer is dropped.
+    let mut ring =
+        unsafe { AsyncFd::register_with_interest(attached.events, tokio::io::Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
+            .context("polling the ring buffer")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let deadline = args.duration.map(Duration::from_secs_f64);
+    let sleep = tokio::time::sleep(deadline.unwrap_or(Duration::from_secs(u64::MAX / 4)));
+    tokio::pin!(sleep);
+    let mut pid_watch = tokio::time::interval(Duration::from_millis(200));
+    let mut exit = 0;
+
+    loop {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard.context("polling the ring buffer")?;
+                pipeline.drain(guard.get_inner_mut())?;
+                guard.clear_ready();
+            }
+            status = async { child.as_mut().expect("guarded by the if").wait().await },
+                if child.is_some() =>
+            {
+                exit = exit_code(status.context("waiting for the command")?);
+                break;
+            }
+            _ = pid_watch.tick(), if !args.pids.is_empty() => {
+                if args.pids.iter().all(|&p| !process_exists(p)) {
+                    break;
+                }
+            }
+            _ = &mut sleep, if deadline.is_some() => break,
+            _ = sigint.recv() => {
+                // The terminal sent SIGINT to the command too; without a
+                // command there is nothing to wait for.
+                if child.is_none() { break; }
+            }
+            _ = sigterm.recv() => {
+                if let Some(pid) = child.as_ref().and_then(|c| c.id()) {
+                    // SAFETY: plain kill(2) of our own child.
+                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+
+    // Everything the kernel submitted before we stopped is still in the
+    // ring: take it all before reporting.
+    pipeline.drain(ring.get_mut())?;
+    let counters = KernelCounters::read(&attached.counters)?;
+    report(&pipeline.tally, &counters);
+    drop(ring);
+    drop(attached.ebpf);
+    Ok(exit)
+}
+
+fn report(tally: &Tally, k: &KernelCounters) {
+    let dropped = k.ringbuf_full + tally.undecodable;
+    let mut line = format!(
+        "uringtrace: {} events, {} written, {dropped} dropped",
+        tally.events, tally.written
+    );
+    if dropped > 0 {
+        line += &format!(
+            " (ring buffer full: {}, undecodable: {})",
+            k.ringbuf_full, tally.undecodable
+        );
+    }
+    if k.inflight_full > 0 {
+        line += &format!(
+            "; {} calls without arguments (in-flight table full)",
+            k.inflight_full
+        );
+    }
+    if k.filter_full > 0 {
+        line += &format!(
+            "; {} forked processes NOT traced (filter table full)",
+            k.filter_full
+        );
+    }
+    eprintln!("{line}");
+}

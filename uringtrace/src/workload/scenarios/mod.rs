@@ -1,0 +1,146 @@
+//! The registry of scenarios. Each is a short, deterministic sequence of
+//! io_uring system calls: the same calls, in the same order, on every run,
+//! each with its expected result checked.
+
+mod enter;
+mod failures;
+mod register;
+mod setup;
+
+use anyhow::Context as _;
+
+use super::{abi::IoUringParams, ctx::Ctx, ring::Ring};
+
+pub struct Scenario {
+    /// Kebab-case name, as given on the command line.
+    pub name: &'static str,
+    /// One line for `--list`.
+    pub about: &'static str,
+    pub run: fn(&mut Ctx) -> anyhow::Result<()>,
+    /// Whether `tour` runs it (scenarios too slow or too environment-bound
+    /// for a quick pass opt out).
+    pub in_tour: bool,
+}
+
+/// Every scenario, in the order `tour` runs them.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "submit",
+        about: "submit 4 NOPs: to_submit=4, no flags",
+        run: enter::submit,
+        in_tour: true,
+    },
+    Scenario {
+        name: "getevents",
+        about: "submit 4 NOPs and wait for them with GETEVENTS, then wait with to_submit=0",
+        run: enter::getevents,
+        in_tour: true,
+    },
+    Scenario {
+        name: "ext-arg-timeout",
+        about: "EXT_ARG waits that time out (-ETIME): 10ms relative, with min_wait_usec, ABS_TIMER, NO_IOWAIT",
+        run: enter::ext_arg_timeout,
+        in_tour: true,
+    },
+    Scenario {
+        name: "ext-arg-sigmask",
+        about: "EXT_ARG with a sigmask (SIGUSR1|SIGUSR2), alone and with a 10ms timeout",
+        run: enter::ext_arg_sigmask,
+        in_tour: true,
+    },
+    Scenario {
+        name: "legacy-sigmask",
+        about: "GETEVENTS with argp = a plain sigset (argsz 8) and a completion ready",
+        run: enter::legacy_sigmask,
+        in_tour: true,
+    },
+    Scenario {
+        name: "ext-arg-reg",
+        about: "EXT_ARG_REG: wait arguments in a registered wait region (MEM_REGION), by offset",
+        run: enter::ext_arg_reg,
+        in_tour: true,
+    },
+    Scenario {
+        name: "sqpoll",
+        about: "SQPOLL ring: the SQ thread submits on its own, then SQ_WAKEUP and SQ_WAIT enters",
+        run: enter::sqpoll,
+        in_tour: true,
+    },
+    Scenario {
+        name: "registered-ring",
+        about: "REGISTER_RING_FDS, enter and register through the ring index, UNREGISTER_RING_FDS",
+        run: enter::registered_ring,
+        in_tour: true,
+    },
+    Scenario {
+        name: "register-buffers",
+        about: "REGISTER_BUFFERS with 2 iovecs, UNREGISTER_BUFFERS",
+        run: register::buffers,
+        in_tour: true,
+    },
+    Scenario {
+        name: "register-files",
+        about: "REGISTER_FILES with 3 slots (one sparse), UNREGISTER_FILES",
+        run: register::files,
+        in_tour: true,
+    },
+    Scenario {
+        name: "register-eventfd",
+        about: "REGISTER_EVENTFD, a NOP that signals it, UNREGISTER_EVENTFD, EVENTFD_ASYNC",
+        run: register::eventfd,
+        in_tour: true,
+    },
+    Scenario {
+        name: "probe",
+        about: "REGISTER_PROBE with room for 256 ops",
+        run: register::probe,
+        in_tour: true,
+    },
+    Scenario {
+        name: "restrictions",
+        about: "R_DISABLED ring: enter refused, REGISTER_RESTRICTIONS, ENABLE_RINGS, restricted use",
+        run: register::restrictions,
+        in_tour: true,
+    },
+    Scenario {
+        name: "setup-params",
+        about: "io_uring_setup with CQSIZE, ATTACH_WQ, CLAMP, SQPOLL+SQ_AFF and other flag sets",
+        run: setup::params,
+        in_tour: true,
+    },
+    Scenario {
+        name: "failures",
+        about: "invalid calls: bad fds, flags, pointers, sizes, opcodes and params",
+        run: failures::failures,
+        in_tour: true,
+    },
+    Scenario {
+        name: "tour",
+        about: "every scenario above, in this order",
+        run: tour,
+        in_tour: false,
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// Runs one scenario, naming it in the notes of its calls and in its error.
+pub fn run(ctx: &mut Ctx, scenario: &'static Scenario) -> anyhow::Result<()> {
+    ctx.set_scenario(scenario.name);
+    (scenario.run)(ctx).with_context(|| format!("scenario `{}` failed", scenario.name))
+}
+
+fn tour(ctx: &mut Ctx) -> anyhow::Result<()> {
+    for scenario in SCENARIOS.iter().filter(|s| s.in_tour) {
+        run(ctx, scenario)?;
+    }
+    ctx.set_scenario("tour");
+    Ok(())
+}
+
+/// The ring most scenarios need: 8 entries, no flags.
+fn basic_ring(ctx: &mut Ctx) -> anyhow::Result<Ring> {
+    ctx.ring(8, IoUringParams::default(), "8-entry ring, no flags")
+}
