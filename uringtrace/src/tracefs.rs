@@ -109,7 +109,7 @@ pub fn format(root: &Path, category: &str, name: &str) -> Result<Format, Tracefs
 }
 
 /// Parses lines like
-/// `field:unsigned int fd;	offset:16;	size:8;	signed:0;`; the field name is
+/// `field:unsigned int fd; offset:16; size:8; signed:0;`; the field name is
 /// the last word of the declaration, without any array suffix.
 pub fn parse_format(path: &str, text: &str) -> Format {
     let mut fields = Vec::new();

@@ -5,14 +5,8 @@ use crate::run::{cargo, status};
 
 pub fn run() -> anyhow::Result<()> {
     status(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    status(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    // Default members only: the eBPF crate cannot build for the host.
+    status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     status(
         cargo()
             .current_dir(crate::run::workspace_root().join("uringtrace-ebpf"))

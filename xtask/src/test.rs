@@ -14,7 +14,7 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
     }
     status(
         cargo()
-            .args(["test", "--workspace"])
+            .args(["test"])
             .args(cargo_args)
             .env("URINGTRACE_KERNEL_HEADERS", kernel_headers_dir()),
     )

@@ -84,10 +84,9 @@ impl ValueNames {
         if let Some(&(v, name)) = usize::try_from(value)
             .ok()
             .and_then(|i| self.entries.get(i))
+            && v == value
         {
-            if v == value {
-                return Some(name);
-            }
+            return Some(name);
         }
         self.entries
             .iter()

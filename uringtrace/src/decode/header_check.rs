@@ -19,7 +19,6 @@ use super::setup_features::IO_URING_FEATURES;
 use super::setup_flags::IO_URING_SETUP_FLAGS;
 use super::sqe_flags::IOSQE_FLAGS;
 use super::sqe_opcodes::IO_URING_OPS;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The include directory of the machine's own linux-libc-dev.

@@ -89,7 +89,7 @@ fn ptr(p: u64) -> String {
 fn unread<T>(r: &Read<T>, p: u64) -> String {
     match r {
         Read::Fault(e) => format!("{} /* {} */", ptr(p), errno_name(*e).unwrap_or("fault")),
-        Read::SizeMismatch => format!("{} /* size not accepted, not read */", ptr(p)),
+        Read::SizeMismatch => format!("{} /* not read: size rejected */", ptr(p)),
         Read::None | Read::Ok(_) => ptr(p),
     }
 }

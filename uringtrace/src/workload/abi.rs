@@ -65,6 +65,7 @@ pub const IORING_REGISTER_USE_REGISTERED_RING: u32 = 1 << 31;
 pub const REGISTER_OPCODE_UNDEFINED: u32 = 255;
 
 // struct io_uring_restriction opcodes.
+pub const IORING_RESTRICTION_REGISTER_OP: u16 = 0;
 pub const IORING_RESTRICTION_SQE_OP: u16 = 1;
 
 pub const IORING_OP_NOP: u8 = 0;

@@ -8,8 +8,8 @@ use anyhow::{Context as _, bail};
 
 use super::{
     abi::{
-        IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS, IoUringGeteventsArg,
-        IoUringParams, IoUringRegWait, KERNEL_SIGSET_SIZE, KernelTimespec,
+        IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS,
+        IoUringGeteventsArg, IoUringParams, IoUringRegWait, KERNEL_SIGSET_SIZE, KernelTimespec,
     },
     raw,
     report::{self, Call, Report},
@@ -123,7 +123,10 @@ impl Ctx {
     /// reports a bad pointer as EFAULT.
     pub fn enter(&mut self, enter: Enter<'_>, note: &str) -> anyhow::Result<Ret> {
         enter.check_arg_kind().with_context(|| {
-            format!("{}: {note}: scenario bug, argument does not match the flags", self.scenario)
+            format!(
+                "{}: {note}: scenario bug, argument does not match the flags",
+                self.scenario
+            )
         })?;
         let (argp, argsz, arg) = match enter.arg {
             EnterArg::None => (0, 0, None),

@@ -1,11 +1,89 @@
-//! Built-in io_uring workload engine (placeholder, being written).
+//! The built-in io_uring workload engine: scenarios that make io_uring
+//! system calls with every argument form the tracer must decode, valid and
+//! invalid, and write the ground truth of what they did (see [`report`]).
+//!
+//! Every io_uring_setup, io_uring_enter and io_uring_register goes through
+//! [`ctx::Ctx`], which makes the raw system call itself: a library's
+//! convenience calls would add calls, or arguments, the report cannot know.
+
+mod abi;
+mod ctx;
+mod pages;
+mod raw;
+mod report;
+mod ring;
+mod scenarios;
+
+use std::{io::BufRead as _, path::PathBuf};
+
+use anyhow::Context as _;
+
+use self::{ctx::Ctx, report::Report, scenarios::SCENARIOS};
 
 #[derive(Debug, clap::Args)]
 pub struct WorkloadArgs {
-    /// Scenario to run.
+    /// Scenario to run; `--list` shows them all, and `tour` runs every one
+    /// in a fixed order.
+    #[arg(value_name = "SCENARIO", required_unless_present = "list")]
     pub scenario: Option<String>,
+
+    /// List the scenarios, each with a one-line description, and exit.
+    #[arg(long, conflicts_with_all = ["scenario", "report", "wait_stdin"])]
+    pub list: bool,
+
+    /// Write the ground truth to FILE: one JSON line per io_uring system
+    /// call the scenario made (setup, enter, register), in order, with the
+    /// tracer's field names and the kernel's return value. Lines are
+    /// written as the calls happen, so a failed run keeps what it did.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Before the first io_uring call, wait for one line on standard input,
+    /// so a tracer can attach to this process first.
+    #[arg(long)]
+    pub wait_stdin: bool,
 }
 
-pub fn run(_args: WorkloadArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+pub fn run(args: WorkloadArgs) -> anyhow::Result<()> {
+    if args.list {
+        list();
+        return Ok(());
+    }
+    let name = args
+        .scenario
+        .context("no scenario given; `--list` shows them")?;
+    let scenario = scenarios::find(&name).with_context(|| {
+        let names: Vec<_> = SCENARIOS.iter().map(|s| s.name).collect();
+        format!(
+            "unknown scenario `{name}`; valid scenarios: {}",
+            names.join(", ")
+        )
+    })?;
+
+    let report = Report::create(args.report.as_deref())?;
+    if args.wait_stdin {
+        let mut line = String::new();
+        // End of input also releases the wait: whoever held stdin is gone
+        // and there is nothing left to wait for.
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading standard input (--wait-stdin)")?;
+    }
+    let mut ctx = Ctx::new(report);
+    let result = scenarios::run(&mut ctx, scenario);
+    eprintln!(
+        "workload {}: {} io_uring calls{}",
+        scenario.name,
+        ctx.calls(),
+        if result.is_ok() { "" } else { ", failed" }
+    );
+    result
+}
+
+fn list() {
+    let width = SCENARIOS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for s in SCENARIOS {
+        println!("{:width$}  {}", s.name, s.about);
+    }
 }

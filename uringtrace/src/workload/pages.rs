@@ -50,13 +50,15 @@ impl Pages {
     /// Stores `value` at `offset`.
     pub fn write<T: Copy>(&mut self, offset: usize, value: T) -> anyhow::Result<()> {
         ensure!(
-            offset.checked_add(size_of::<T>()).is_some_and(|end| end <= self.len),
+            offset
+                .checked_add(size_of::<T>())
+                .is_some_and(|end| end <= self.len),
             "write of {} bytes at {offset} past {} bytes",
             size_of::<T>(),
             self.len
         );
         ensure!(
-            offset % align_of::<T>() == 0,
+            offset.is_multiple_of(align_of::<T>()),
             "misaligned write at {offset}"
         );
         // SAFETY: in bounds and aligned (checked above), and the mapping is

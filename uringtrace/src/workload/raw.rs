@@ -72,11 +72,13 @@ pub unsafe fn io_uring_enter(
 /// and `nr_args`.
 pub unsafe fn io_uring_register(fd: u32, opcode: u32, arg: u64, nr_args: u32) -> i64 {
     // SAFETY: the caller vouches for `arg`; the kernel checks the rest.
-    kernel_ret(unsafe { libc::syscall(
+    kernel_ret(unsafe {
+        libc::syscall(
             libc::SYS_io_uring_register,
             reg(fd),
             reg(opcode),
             arg,
             reg(nr_args),
-        ) })
+        )
+    })
 }

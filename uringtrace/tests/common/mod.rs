@@ -1,0 +1,190 @@
+//! Shared harness of the integration tests: run the tracer on the built-in
+//! workload and compare what it saw with the workload's ground truth.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_uringtrace")
+}
+
+/// These tests load eBPF programs: without root they cannot say anything,
+/// so they fail rather than pass vacuously.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("these tests load eBPF programs and need root: run `sudo -E cargo xtask test`");
+    }
+}
+
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "uringtrace-test-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn read_ndjson(path: &Path) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+pub struct Traced {
+    pub output: Output,
+    pub stderr: String,
+    pub truth: Vec<Value>,
+    pub trace_path: PathBuf,
+}
+
+/// `uringtrace -f FORMAT -o trace -- uringtrace workload SCENARIO --report truth`.
+pub fn trace_scenario(dir: &TempDir, scenario: &str, format: &str, extra: &[&str]) -> Traced {
+    let trace_path = dir.path(&format!("{scenario}.trace"));
+    let truth_path = dir.path(&format!("{scenario}.truth"));
+    let output = Command::new(bin())
+        .args(["-f", format, "-o"])
+        .arg(&trace_path)
+        .args(extra)
+        .arg("--")
+        .arg(bin())
+        .args(["workload", scenario, "--report"])
+        .arg(&truth_path)
+        .output()
+        .expect("running uringtrace");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "uringtrace on scenario {scenario} failed: {:?}\n{stderr}",
+        output.status
+    );
+    Traced {
+        truth: read_ndjson(&truth_path),
+        output,
+        stderr,
+        trace_path,
+    }
+}
+
+/// The final stderr line must say nothing was dropped.
+pub fn assert_no_drops(stderr: &str) {
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains(" events, "))
+        .unwrap_or_else(|| panic!("no final events line on stderr:\n{stderr}"));
+    assert!(last.contains(" 0 dropped"), "events were dropped: {last}");
+}
+
+/// `truth` ⊆ `seen`: every field the engine wrote has the same value in the
+/// trace (objects compared field by field the same way). `note` is the
+/// engine's comment, not a traced value.
+pub fn subset_mismatches(truth: &Value, seen: &Value, path: &str, out: &mut Vec<String>) {
+    match (truth, seen) {
+        (Value::Object(t), Value::Object(s)) => {
+            for (k, v) in t {
+                if k == "note" {
+                    continue;
+                }
+                let p = format!("{path}.{k}");
+                match s.get(k) {
+                    Some(sv) => subset_mismatches(v, sv, &p, out),
+                    None => out.push(format!("{p}: missing in trace (truth {v})")),
+                }
+            }
+        }
+        _ if truth == seen => {}
+        _ => out.push(format!("{path}: truth {truth} != traced {seen}")),
+    }
+}
+
+pub fn by_tid(events: &[Value]) -> BTreeMap<u64, Vec<&Value>> {
+    let mut m: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+    for e in events {
+        m.entry(e["tid"].as_u64().expect("tid"))
+            .or_default()
+            .push(e);
+    }
+    m
+}
+
+/// Every call in the ground truth appears exactly once in the trace, in
+/// order per thread, with identical fields; and the trace has no other call
+/// of the workload's processes.
+pub fn assert_matches_truth(truth: &[Value], trace: &[Value]) {
+    assert!(!truth.is_empty(), "the ground truth is empty");
+    let pids: Vec<u64> = truth
+        .iter()
+        .map(|t| t["pid"].as_u64().expect("pid"))
+        .collect();
+    let traced: Vec<Value> = trace
+        .iter()
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("io_uring_"))
+                && pids.contains(&e["pid"].as_u64().unwrap_or(0))
+        })
+        .cloned()
+        .collect();
+    let want = by_tid(truth);
+    let got = by_tid(&traced);
+    let mut problems = Vec::new();
+    for (tid, calls) in &want {
+        let seen = got.get(tid).map(Vec::as_slice).unwrap_or(&[]);
+        if calls.len() != seen.len() {
+            problems.push(format!(
+                "tid {tid}: {} calls in the ground truth, {} traced",
+                calls.len(),
+                seen.len()
+            ));
+        }
+        for (i, (t, s)) in calls.iter().zip(seen).enumerate() {
+            let mut out = Vec::new();
+            subset_mismatches(t, s, "", &mut out);
+            if !out.is_empty() {
+                problems.push(format!(
+                    "tid {tid} call #{i} ({}): {}\n  truth: {t}\n  trace: {s}",
+                    t["note"],
+                    out.join("; ")
+                ));
+            }
+        }
+    }
+    for tid in got.keys() {
+        if !want.contains_key(tid) {
+            problems.push(format!("tid {tid}: traced calls the engine did not make"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "trace differs from the ground truth:\n{}",
+        problems.join("\n")
+    );
+}

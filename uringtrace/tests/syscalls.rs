@@ -1,0 +1,295 @@
+//! The tracer against the workload engine's ground truth: every io_uring
+//! system call the engine made appears exactly once, with identical fields,
+//! in both output formats.
+
+mod common;
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    process::{Command, Stdio},
+};
+
+use common::{
+    TempDir, assert_matches_truth, assert_no_drops, bin, read_ndjson, require_root, trace_scenario,
+};
+use serde_json::{Value, json};
+
+fn scenarios() -> Vec<String> {
+    let out = Command::new(bin())
+        .args(["workload", "--list"])
+        .output()
+        .expect("uringtrace workload --list");
+    assert!(out.status.success());
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(names.iter().any(|n| n == "tour"), "no tour in {names:?}");
+    names
+}
+
+#[test]
+fn tour_json_matches_ground_truth() {
+    require_root();
+    let dir = TempDir::new("tour-json");
+    let run = trace_scenario(&dir, "tour", "json", &[]);
+    assert_no_drops(&run.stderr);
+    let trace = read_ndjson(&run.trace_path);
+    assert_matches_truth(&run.truth, &trace);
+    // The tour covers every call kind, failures included.
+    for event in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        assert!(
+            run.truth.iter().any(|t| t["event"] == event),
+            "tour makes no {event}"
+        );
+    }
+    for errno in ["EBADF", "EOPNOTSUPP", "EINVAL", "EFAULT", "ETIME"] {
+        assert!(
+            trace.iter().any(|e| e["errno"] == errno),
+            "no call failed with {errno} in the tour"
+        );
+    }
+}
+
+#[test]
+fn every_scenario_matches_ground_truth() {
+    require_root();
+    let dir = TempDir::new("scenarios");
+    for name in scenarios() {
+        if name == "tour" {
+            continue;
+        }
+        let run = trace_scenario(&dir, &name, "json", &[]);
+        assert_no_drops(&run.stderr);
+        assert_matches_truth(&run.truth, &read_ndjson(&run.trace_path));
+    }
+}
+
+#[test]
+fn failed_only_keeps_exactly_the_failures() {
+    require_root();
+    let dir = TempDir::new("failed");
+    let run = trace_scenario(&dir, "tour", "json", &["-x"]);
+    let trace = read_ndjson(&run.trace_path);
+    let failures: Vec<Value> = run
+        .truth
+        .iter()
+        .filter(|t| t["ret"].as_i64().unwrap() < 0)
+        .cloned()
+        .collect();
+    assert!(!failures.is_empty());
+    assert_matches_truth(&failures, &trace);
+    assert!(trace.iter().all(|e| e["ret"].as_i64().unwrap() < 0));
+}
+
+/// Flag names of io_uring_enter, from include/uapi/linux/io_uring.h; kept
+/// apart from the tracer's table so the text test checks it.
+const ENTER_FLAG_BITS: [(&str, u64); 8] = [
+    ("IORING_ENTER_GETEVENTS", 1 << 0),
+    ("IORING_ENTER_SQ_WAKEUP", 1 << 1),
+    ("IORING_ENTER_SQ_WAIT", 1 << 2),
+    ("IORING_ENTER_EXT_ARG", 1 << 3),
+    ("IORING_ENTER_REGISTERED_RING", 1 << 4),
+    ("IORING_ENTER_ABS_TIMER", 1 << 5),
+    ("IORING_ENTER_EXT_ARG_REG", 1 << 6),
+    ("IORING_ENTER_NO_IOWAIT", 1 << 7),
+];
+
+fn flag_bits(rendered: &str) -> u64 {
+    if rendered == "0" {
+        return 0;
+    }
+    rendered
+        .split('|')
+        .map(|name| {
+            ENTER_FLAG_BITS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, b)| *b)
+                .or_else(|| u64::from_str_radix(name.trim_start_matches("0x"), 16).ok())
+                .unwrap_or_else(|| panic!("unknown flag {name:?} in {rendered:?}"))
+        })
+        .fold(0, |a, b| a | b)
+}
+
+/// Splits `a, {b, c}, [d e], f` at top-level commas.
+fn split_args(s: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut depth = 0;
+    for c in s.chars() {
+        match c {
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        out.last_mut().unwrap().push(c);
+    }
+    out.into_iter().map(|a| a.trim().to_string()).collect()
+}
+
+/// A text line back into the fields the ground truth has.
+fn parse_text_line(line: &str) -> Value {
+    let mut it = line.splitn(4, ' ');
+    let _time = it.next().unwrap();
+    let (pid, tid) = it.next().unwrap().split_once('/').expect("pid/tid");
+    let _comm = it.next().unwrap();
+    let call = it.next().unwrap();
+    let (name, rest) = call.split_once('(').expect("call(");
+    let cut = rest.rfind(") = ").expect(") = ");
+    let args = split_args(&rest[..cut]);
+    let result = &rest[cut + 4..];
+    let ret = if let Some(err) = result.strip_prefix("-1 ") {
+        // "-1 EBADF (Bad file descriptor) <..>": the message identifies the
+        // errno independently of the tracer's name table.
+        let msg = &err[err.find('(').unwrap() + 1..err.find(')').unwrap()];
+        let errno = (1..4096)
+            .find(|&e| {
+                let s = std::io::Error::from_raw_os_error(e).to_string();
+                s.strip_suffix(&format!(" (os error {e})")) == Some(msg)
+            })
+            .unwrap_or_else(|| panic!("unknown error message {msg:?}"));
+        -i64::from(errno)
+    } else {
+        result.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let num = |s: &str| -> u64 {
+        if s == "NULL" {
+            0
+        } else if let Some(h) = s.strip_prefix("0x") {
+            u64::from_str_radix(h, 16).unwrap_or_else(|e| panic!("{s:?}: {e} in {line}"))
+        } else {
+            s.trim_start_matches("ring_index=")
+                .parse()
+                .unwrap_or_else(|e| panic!("{s:?}: {e} in {line}"))
+        }
+    };
+    let mut v = json!({"event": name, "pid": pid.parse::<u64>().unwrap(),
+                       "tid": tid.parse::<u64>().unwrap(), "ret": ret});
+    match name {
+        "io_uring_enter" => {
+            v["fd"] = json!(num(&args[0]));
+            v["to_submit"] = json!(num(&args[1]));
+            v["min_complete"] = json!(num(&args[2]));
+            v["flags"] = json!(flag_bits(&args[3]));
+            v["argsz"] = json!(num(&args[5]));
+        }
+        "io_uring_register" => {
+            v["fd"] = json!(num(&args[0]));
+            v["arg"] = json!(num(&args[2]));
+            v["nr_args"] = json!(num(&args[3]));
+        }
+        "io_uring_setup" => {
+            v["entries"] = json!(num(&args[0]));
+        }
+        other => panic!("unexpected call {other}"),
+    }
+    v
+}
+
+/// Keeps only the ground-truth fields the text parser recovers.
+fn text_view(truth: &Value) -> Value {
+    let keep: &[&str] = match truth["event"].as_str().unwrap() {
+        "io_uring_enter" => &["fd", "to_submit", "min_complete", "flags", "argsz"],
+        "io_uring_register" => &["fd", "arg", "nr_args"],
+        _ => &["entries"],
+    };
+    let mut v = json!({"event": truth["event"], "pid": truth["pid"], "tid": truth["tid"],
+                       "ret": truth["ret"], "note": truth["note"]});
+    for k in keep {
+        if let Some(x) = truth.get(*k) {
+            v[*k] = x.clone();
+        }
+    }
+    v
+}
+
+#[test]
+fn tour_text_matches_ground_truth() {
+    require_root();
+    let dir = TempDir::new("tour-text");
+    let run = trace_scenario(&dir, "tour", "text", &[]);
+    assert_no_drops(&run.stderr);
+    let text = std::fs::read_to_string(&run.trace_path).unwrap();
+    let trace: Vec<Value> = text.lines().map(parse_text_line).collect();
+    let truth: Vec<Value> = run.truth.iter().map(text_view).collect();
+    assert_matches_truth(&truth, &trace);
+}
+
+#[test]
+fn pid_filter_sees_only_its_process() {
+    require_root();
+    let dir = TempDir::new("pid-filter");
+    let spawn = |name: &str| {
+        Command::new(bin())
+            .args(["workload", "submit", "--wait-stdin", "--report"])
+            .arg(dir.path(name))
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("starting a workload")
+    };
+    let mut a = spawn("a.truth");
+    let mut b = spawn("b.truth");
+    let trace_path = dir.path("a.trace");
+    let mut tracer = Command::new(bin())
+        .args(["-f", "json", "-p", &a.id().to_string(), "-o"])
+        .arg(&trace_path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting uringtrace");
+    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("uringtrace: tracing pid"), "{line}");
+    for w in [&mut a, &mut b] {
+        w.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    }
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    // The tracer stops by itself once its only process is gone.
+    let status = tracer.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    assert_no_drops(&rest);
+    let trace = read_ndjson(&trace_path);
+    let truth_a = read_ndjson(&dir.path("a.truth"));
+    let truth_b = read_ndjson(&dir.path("b.truth"));
+    assert_matches_truth(&truth_a, &trace);
+    let b_pid = truth_b[0]["pid"].as_u64().unwrap();
+    assert!(
+        trace.iter().all(|e| e["pid"].as_u64() != Some(b_pid)),
+        "the other workload (pid {b_pid}) leaked into the trace"
+    );
+    assert!(
+        trace.iter().all(|e| e["pid"] == truth_a[0]["pid"]),
+        "the trace has calls of processes other than the traced one"
+    );
+}
+
+#[test]
+fn follows_forks_of_the_command() {
+    require_root();
+    let dir = TempDir::new("forks");
+    let trace_path = dir.path("trace");
+    let truth_path = dir.path("truth");
+    // sh forks the workload: its calls must be traced from the first one.
+    let script = format!(
+        "{} workload submit --report {} && exit 0",
+        bin(),
+        truth_path.display()
+    );
+    let out = Command::new(bin())
+        .args(["-f", "json", "-o"])
+        .arg(&trace_path)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_no_drops(&err);
+    assert_matches_truth(&read_ndjson(&truth_path), &read_ndjson(&trace_path));
+}
