@@ -136,7 +136,6 @@ fn tour(ctx: &mut Ctx) -> anyhow::Result<()> {
     for scenario in SCENARIOS.iter().filter(|s| s.in_tour) {
         run(ctx, scenario)?;
     }
-    ctx.set_scenario("tour");
     Ok(())
 }
 
