@@ -293,3 +293,53 @@ fn follows_forks_of_the_command() {
     assert_no_drops(&err);
     assert_matches_truth(&read_ndjson(&truth_path), &read_ndjson(&trace_path));
 }
+
+/// A call already in the kernel when the tracer attaches is still reported,
+/// with its real result, marked `entry_missing` instead of dropped.
+#[test]
+fn call_in_flight_at_attach_is_reported() {
+    require_root();
+    let dir = TempDir::new("in-flight");
+    let truth_path = dir.path("truth");
+    let mut workload = Command::new(bin())
+        .args(["workload", "long-wait", "--report"])
+        .arg(&truth_path)
+        .spawn()
+        .unwrap();
+    // The report is written call by call: once the setup line is there the
+    // 2 s wait is about to start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read_to_string(&truth_path).map_or(true, |t| t.lines().count() < 1) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "workload did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let trace_path = dir.path("trace");
+    let tracer = Command::new(bin())
+        .args(["-f", "json", "-p", &workload.id().to_string(), "-o"])
+        .arg(&trace_path)
+        .output()
+        .unwrap();
+    assert!(workload.wait().unwrap().success());
+    let err = String::from_utf8_lossy(&tracer.stderr);
+    assert!(tracer.status.success(), "{err}");
+    assert_no_drops(&err);
+    let truth = read_ndjson(&truth_path);
+    let trace = read_ndjson(&trace_path);
+    assert_eq!(truth.len(), 2, "setup and one wait: {truth:?}");
+    assert_eq!(trace.len(), 1, "only the wait is traced: {trace:?}");
+    let (want, got) = (&truth[1], &trace[0]);
+    assert_eq!(got["event"], "io_uring_enter");
+    assert_eq!(got["entry_missing"], true);
+    assert_eq!(got["pid"], want["pid"]);
+    assert_eq!(got["tid"], want["tid"]);
+    assert_eq!(got["ret"], -i64::from(libc::ETIME));
+    assert_eq!(got["errno"], "ETIME");
+    assert!(
+        got.get("fd").is_none(),
+        "arguments of a missed entry are unknown"
+    );
+}

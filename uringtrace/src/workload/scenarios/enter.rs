@@ -104,6 +104,25 @@ pub fn ext_arg_timeout(ctx: &mut Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One 2-second EXT_ARG wait that times out: long enough for a tracer to
+/// attach while the call is in the kernel (its entry is then never seen).
+pub fn long_wait(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let ring = basic_ring(ctx)?;
+    let wait = WaitArg::new(Some(KernelTimespec::from_millis(2000)), None, 0);
+    ctx.enter(
+        Enter {
+            fd: ring.fd(),
+            to_submit: 0,
+            min_complete: 1,
+            flags: IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+            arg: EnterArg::Ext(&wait),
+        },
+        "EXT_ARG wait that times out after 2s",
+    )?
+    .expect_errno(libc::ETIME)?;
+    Ok(())
+}
+
 fn monotonic_now() -> anyhow::Result<libc::timespec> {
     let mut now = libc::timespec {
         tv_sec: 0,

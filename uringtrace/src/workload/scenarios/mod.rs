@@ -61,6 +61,12 @@ pub const SCENARIOS: &[Scenario] = &[
         in_tour: true,
     },
     Scenario {
+        name: "long-wait",
+        about: "one 2s EXT_ARG wait that times out (for attaching mid-call; not in tour)",
+        run: enter::long_wait,
+        in_tour: false,
+    },
+    Scenario {
         name: "sqpoll",
         about: "SQPOLL ring: the SQ thread submits on its own, then SQ_WAKEUP and SQ_WAIT enters",
         run: enter::sqpoll,
