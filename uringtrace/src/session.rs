@@ -184,6 +184,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         tally: Tally::default(),
     };
 
+    // Before anything can tell the user we are tracing: a signal from then
+    // on must end in a clean detach with the final report.
+    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     let mut child = if tracing_command {
         Some(spawn_traced(
             &args.command,
@@ -211,8 +215,6 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         unsafe { AsyncFd::register_with_interest(attached.events, tokio::io::Interest::READABLE) }
             .map_err(|e| e.into_parts().1)
             .context("polling the ring buffer")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     let deadline = args.duration.map(Duration::from_secs_f64);
     let sleep = tokio::time::sleep(deadline.unwrap_or(Duration::from_secs(u64::MAX / 4)));
     tokio::pin!(sleep);
@@ -239,17 +241,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             }
             _ = &mut sleep, if deadline.is_some() => break,
             _ = sigint.recv() => {
-                // The terminal sent SIGINT to the command too; without a
-                // command there is nothing to wait for.
-                if child.is_none() { break; }
+                if !forward(child.as_ref(), libc::SIGINT) { break; }
             }
             _ = sigterm.recv() => {
-                if let Some(pid) = child.as_ref().and_then(|c| c.id()) {
-                    // SAFETY: plain kill(2) of our own child.
-                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-                } else {
-                    break;
-                }
+                if !forward(child.as_ref(), libc::SIGTERM) { break; }
             }
         }
     }
@@ -262,6 +257,20 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     drop(ring);
     drop(attached.ebpf);
     Ok(exit)
+}
+
+/// Passes a stop signal on to the command, whose exit then ends the session
+/// (a terminal's Ctrl-C reaches it anyway; a `kill` of uringtrace alone must
+/// not leave it running untraced). False when there is no command.
+fn forward(child: Option<&tokio::process::Child>, sig: i32) -> bool {
+    match child.and_then(|c| c.id()) {
+        Some(pid) => {
+            // SAFETY: plain kill(2) of our own child.
+            unsafe { libc::kill(pid as i32, sig) };
+            true
+        }
+        None => false,
+    }
 }
 
 fn report(tally: &Tally, k: &KernelCounters) {

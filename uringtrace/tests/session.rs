@@ -1,0 +1,93 @@
+//! How a session ends: duration, signals; each prints the final line.
+
+mod common;
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{TempDir, assert_no_drops, bin, require_root};
+
+#[test]
+fn duration_stops_the_tracer() {
+    require_root();
+    let dir = TempDir::new("duration");
+    let start = Instant::now();
+    let out = Command::new(bin())
+        .args(["-d", "0.5", "-o"])
+        .arg(dir.path("trace"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(500),
+        "stopped early"
+    );
+    assert!(err.contains("uringtrace: tracing all processes"), "{err}");
+    assert_no_drops(&err);
+}
+
+fn stops_on(signal: i32) {
+    require_root();
+    let dir = TempDir::new("signal");
+    let mut tracer = Command::new(bin())
+        .args(["-o"])
+        .arg(dir.path("trace"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("uringtrace: tracing"), "{line}");
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(tracer.id() as i32, signal) };
+    let status = tracer.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(0), "signal {signal}: {rest}");
+    assert_no_drops(&rest);
+}
+
+#[test]
+fn sigint_detaches_cleanly() {
+    stops_on(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_detaches_cleanly() {
+    stops_on(libc::SIGTERM);
+}
+
+#[test]
+fn signal_to_the_tracer_reaches_the_command() {
+    require_root();
+    let dir = TempDir::new("forward");
+    let mut tracer = Command::new(bin())
+        .args(["-o"])
+        .arg(dir.path("trace"))
+        .args(["--", "sleep", "30"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("uringtrace: tracing command"), "{line}");
+    let start = Instant::now();
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGTERM) };
+    let status = tracer.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the command kept running"
+    );
+    // The command died of the forwarded SIGTERM; uringtrace reports that.
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{rest}");
+    assert_no_drops(&rest);
+}
