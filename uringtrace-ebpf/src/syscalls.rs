@@ -29,12 +29,21 @@ use crate::{
 const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
 const IORING_ENTER_EXT_ARG_REG: u32 = 1 << 6;
 
+// unknown_args relies on it.
+const _: () = assert!(READ_NONE == 0);
+
 /// The records that carry one call: header and result come first in each.
 trait CallRecord: Copy + 'static {
     const KIND: RecordKind;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult);
-    /// The record for an exit whose entry was not seen.
-    fn unknown_args(header: RecordHeader) -> Self;
+    /// The record for an exit whose entry was not seen: every argument
+    /// zero, every read status READ_NONE (which is 0).
+    fn unknown_args(header: RecordHeader) -> Self {
+        // SAFETY: records are #[repr(C)] plain integers; all-zero is valid.
+        let mut record: Self = unsafe { core::mem::zeroed() };
+        *record.prefix().0 = header;
+        record
+    }
     /// Reads what the kernel wrote back through the arguments (setup only).
     fn at_exit(&mut self) {}
 }
@@ -98,19 +107,6 @@ impl CallRecord for EnterRecord {
     const KIND: RecordKind = RecordKind::Enter;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
         (&mut self.header, &mut self.result)
-    }
-    fn unknown_args(header: RecordHeader) -> Self {
-        Self {
-            header,
-            result: SyscallResult::default(),
-            fd: 0,
-            to_submit: 0,
-            min_complete: 0,
-            flags: 0,
-            argp: 0,
-            argsz: 0,
-            arg: EnterArg::default(),
-        }
     }
 }
 
@@ -240,17 +236,6 @@ impl CallRecord for RegisterRecord {
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
         (&mut self.header, &mut self.result)
     }
-    fn unknown_args(header: RecordHeader) -> Self {
-        Self {
-            header,
-            result: SyscallResult::default(),
-            fd: 0,
-            opcode: 0,
-            arg: 0,
-            nr_args: 0,
-            _pad: 0,
-        }
-    }
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_io_uring_register")]
@@ -289,19 +274,6 @@ impl CallRecord for SetupRecord {
     const KIND: RecordKind = RecordKind::Setup;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
         (&mut self.header, &mut self.result)
-    }
-    fn unknown_args(header: RecordHeader) -> Self {
-        Self {
-            header,
-            result: SyscallResult::default(),
-            entries: 0,
-            params_status: READ_NONE,
-            params_ptr: 0,
-            params_in: SetupParams::default(),
-            params_out_status: READ_NONE,
-            _pad: 0,
-            params_out: SetupParams::default(),
-        }
     }
     fn at_exit(&mut self) {
         // Only a successful setup writes the params back.
