@@ -128,6 +128,16 @@ pub struct SetupRecord {
     pub params_out: SetupParams,
 }
 
+// Userspace reads the header and the result of any call record at the same
+// offsets, whatever its kind.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    let at = size_of::<RecordHeader>();
+    assert!(offset_of!(EnterRecord, result) == at);
+    assert!(offset_of!(RegisterRecord, result) == at);
+    assert!(offset_of!(SetupRecord, result) == at);
+};
+
 #[cfg(feature = "user")]
 mod pod {
     use super::*;

@@ -6,7 +6,7 @@ use uringtrace_common::{
     HDR_ENTRY_MISSING_FLAG, RECORD_VERSION, RecordHeader, RecordKind,
     syscall::{
         ENTER_ARG_EXT, ENTER_ARG_EXT_REG, EnterArg, EnterRecord, READ_NONE, READ_OK,
-        READ_SIZE_MISMATCH, ReadStatus, RegisterRecord, SetupParams, SetupRecord,
+        READ_SIZE_MISMATCH, ReadStatus, RegisterRecord, SetupParams, SetupRecord, SyscallResult,
     },
 };
 
@@ -219,22 +219,6 @@ fn comm(raw: &[u8]) -> String {
     String::from_utf8_lossy(&raw[..end]).into_owned()
 }
 
-fn task_and_outcome(h: &RecordHeader, ret: i64, duration_ns: u64) -> (Task, Outcome) {
-    (
-        Task {
-            ts_ns: h.ts_ns,
-            pid: h.pid,
-            tid: h.tid,
-            comm: comm(&h.comm),
-        },
-        Outcome {
-            ret,
-            duration_ns,
-            entry_missing: h.flags & HDR_ENTRY_MISSING_FLAG != 0,
-        },
-    )
-}
-
 fn enter_argument(a: &EnterArg, argp: u64) -> EnterArgument {
     match a.arg_kind {
         ENTER_ARG_EXT_REG => EnterArgument::ExtReg { offset: argp },
@@ -256,70 +240,66 @@ fn enter_argument(a: &EnterArg, argp: u64) -> EnterArgument {
 impl SyscallEvent {
     /// Decodes one ring buffer record.
     pub fn from_record(bytes: &[u8]) -> Result<Self, RecordError> {
+        // Every call record starts with the header and the result.
         let header: RecordHeader =
             read_pod(bytes, 0).map_err(|_| RecordError::Short(bytes.len()))?;
         if header.version != RECORD_VERSION {
             return Err(RecordError::Version(header.version));
         }
         let kind = RecordKind::from_u16(header.kind).ok_or(RecordError::Kind(header.kind))?;
-        let event = match kind {
+        let call = match kind {
             RecordKind::Enter => {
                 let r: EnterRecord = read_pod(bytes, header.kind)?;
-                let (task, outcome) =
-                    task_and_outcome(&r.header, r.result.ret, r.result.duration_ns);
-                SyscallEvent {
-                    task,
-                    outcome,
-                    call: Call::Enter(EnterCall {
-                        fd: r.fd,
-                        to_submit: r.to_submit,
-                        min_complete: r.min_complete,
-                        flags: r.flags,
-                        argp: r.argp,
-                        argsz: r.argsz,
-                        arg: enter_argument(&r.arg, r.argp),
-                    }),
-                }
+                Call::Enter(EnterCall {
+                    fd: r.fd,
+                    to_submit: r.to_submit,
+                    min_complete: r.min_complete,
+                    flags: r.flags,
+                    argp: r.argp,
+                    argsz: r.argsz,
+                    arg: enter_argument(&r.arg, r.argp),
+                })
             }
             RecordKind::Register => {
                 let r: RegisterRecord = read_pod(bytes, header.kind)?;
-                let (task, outcome) =
-                    task_and_outcome(&r.header, r.result.ret, r.result.duration_ns);
-                SyscallEvent {
-                    task,
-                    outcome,
-                    call: Call::Register(RegisterCall {
-                        fd: r.fd,
-                        opcode: r.opcode,
-                        arg: r.arg,
-                        nr_args: r.nr_args,
-                    }),
-                }
+                Call::Register(RegisterCall {
+                    fd: r.fd,
+                    opcode: r.opcode,
+                    arg: r.arg,
+                    nr_args: r.nr_args,
+                })
             }
             RecordKind::Setup => {
                 let r: SetupRecord = read_pod(bytes, header.kind)?;
-                let (task, outcome) =
-                    task_and_outcome(&r.header, r.result.ret, r.result.duration_ns);
-                SyscallEvent {
-                    task,
-                    outcome,
-                    call: Call::Setup(SetupCall {
-                        entries: r.entries,
-                        params_ptr: r.params_ptr,
-                        params: Read::from_status(r.params_status, || r.params_in.into()),
-                        params_out: Read::from_status(r.params_out_status, || r.params_out.into()),
-                    }),
-                }
+                Call::Setup(SetupCall {
+                    entries: r.entries,
+                    params_ptr: r.params_ptr,
+                    params: Read::from_status(r.params_status, || r.params_in.into()),
+                    params_out: Read::from_status(r.params_out_status, || r.params_out.into()),
+                })
             }
         };
-        Ok(event)
+        // In bounds: read_pod above checked the whole record's size.
+        let result: SyscallResult = read_pod(&bytes[size_of::<RecordHeader>()..], header.kind)?;
+        Ok(SyscallEvent {
+            task: Task {
+                ts_ns: header.ts_ns,
+                pid: header.pid,
+                tid: header.tid,
+                comm: comm(&header.comm),
+            },
+            outcome: Outcome {
+                ret: result.ret,
+                duration_ns: result.duration_ns,
+                entry_missing: header.flags & HDR_ENTRY_MISSING_FLAG != 0,
+            },
+            call,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use uringtrace_common::syscall::SyscallResult;
-
     use super::*;
 
     fn bytes_of<T>(v: &T) -> Vec<u8> {

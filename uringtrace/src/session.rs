@@ -285,6 +285,12 @@ fn report(tally: &Tally, k: &KernelCounters) {
             k.ringbuf_full, tally.undecodable
         );
     }
+    if k.exit_without_entry > 0 {
+        line += &format!(
+            "; {} calls seen only at exit, arguments unknown (started before attach or in-flight table full)",
+            k.exit_without_entry
+        );
+    }
     if k.inflight_full > 0 {
         line += &format!(
             "; {} calls without arguments (in-flight table full)",

@@ -4,7 +4,7 @@ mod common;
 
 use std::{
     io::{BufRead as _, BufReader, Read as _},
-    process::{Command, Stdio},
+    process::{Child, ChildStderr, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -30,25 +30,42 @@ fn duration_stops_the_tracer() {
     assert_no_drops(&err);
 }
 
-fn stops_on(signal: i32) {
-    require_root();
-    let dir = TempDir::new("signal");
+/// Starts uringtrace with `args` and waits for its "tracing" line, after
+/// which it is attached and handles signals.
+fn start_tracer(args: &[&str], ready: &str) -> (Child, BufReader<ChildStderr>) {
     let mut tracer = Command::new(bin())
-        .args(["-o"])
-        .arg(dir.path("trace"))
+        .args(args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    assert!(line.starts_with("uringtrace: tracing"), "{line}");
+    assert!(line.starts_with(ready), "{line}");
+    (tracer, stderr)
+}
+
+/// Sends `signal` and returns the exit code and the rest of stderr.
+fn signal_and_wait(
+    mut tracer: Child,
+    mut stderr: BufReader<ChildStderr>,
+    signal: i32,
+) -> (Option<i32>, String) {
     // SAFETY: kill(2) of our own child.
     unsafe { libc::kill(tracer.id() as i32, signal) };
     let status = tracer.wait().unwrap();
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
-    assert_eq!(status.code(), Some(0), "signal {signal}: {rest}");
+    (status.code(), rest)
+}
+
+fn stops_on(signal: i32) {
+    require_root();
+    let dir = TempDir::new("signal");
+    let out = dir.path("trace");
+    let (tracer, stderr) = start_tracer(&["-o", out.to_str().unwrap()], "uringtrace: tracing");
+    let (code, rest) = signal_and_wait(tracer, stderr, signal);
+    assert_eq!(code, Some(0), "signal {signal}: {rest}");
     assert_no_drops(&rest);
 }
 
@@ -66,28 +83,18 @@ fn sigterm_detaches_cleanly() {
 fn signal_to_the_tracer_reaches_the_command() {
     require_root();
     let dir = TempDir::new("forward");
-    let mut tracer = Command::new(bin())
-        .args(["-o"])
-        .arg(dir.path("trace"))
-        .args(["--", "sleep", "30"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.starts_with("uringtrace: tracing command"), "{line}");
+    let out = dir.path("trace");
+    let (tracer, stderr) = start_tracer(
+        &["-o", out.to_str().unwrap(), "--", "sleep", "30"],
+        "uringtrace: tracing command",
+    );
     let start = Instant::now();
-    // SAFETY: kill(2) of our own child.
-    unsafe { libc::kill(tracer.id() as i32, libc::SIGTERM) };
-    let status = tracer.wait().unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
+    let (code, rest) = signal_and_wait(tracer, stderr, libc::SIGTERM);
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "the command kept running"
     );
     // The command died of the forwarded SIGTERM; uringtrace reports that.
-    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{rest}");
+    assert_eq!(code, Some(128 + libc::SIGTERM), "{rest}");
     assert_no_drops(&rest);
 }

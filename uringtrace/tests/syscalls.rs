@@ -327,6 +327,10 @@ fn call_in_flight_at_attach_is_reported() {
     let err = String::from_utf8_lossy(&tracer.stderr);
     assert!(tracer.status.success(), "{err}");
     assert_no_drops(&err);
+    assert!(
+        err.contains("; 1 calls seen only at exit"),
+        "the final line must count the call whose entry was missed: {err}"
+    );
     let truth = read_ndjson(&truth_path);
     let trace = read_ndjson(&trace_path);
     assert_eq!(truth.len(), 2, "setup and one wait: {truth:?}");
