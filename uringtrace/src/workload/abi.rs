@@ -57,6 +57,7 @@ pub const IORING_REGISTER_RESTRICTIONS: u32 = 11;
 pub const IORING_REGISTER_ENABLE_RINGS: u32 = 12;
 pub const IORING_REGISTER_RING_FDS: u32 = 20;
 pub const IORING_UNREGISTER_RING_FDS: u32 = 21;
+pub const IORING_REGISTER_PBUF_RING: u32 = 22;
 pub const IORING_REGISTER_MEM_REGION: u32 = 34;
 pub const IORING_REGISTER_USE_REGISTERED_RING: u32 = 1 << 31;
 
@@ -69,6 +70,20 @@ pub const IORING_RESTRICTION_REGISTER_OP: u16 = 0;
 pub const IORING_RESTRICTION_SQE_OP: u16 = 1;
 
 pub const IORING_OP_NOP: u8 = 0;
+
+/// Far above `IORING_OP_LAST` (below 70 in 6.18), so the kernel fails the
+/// request at init.
+pub const SQE_OPCODE_UNDEFINED: u8 = 200;
+
+/// The one io_uring_sqe.flags bit no kernel defines (IOSQE_* end at bit
+/// 6, CQE_SKIP_SUCCESS).
+pub const SQE_FLAG_UNDEFINED: u8 = 1 << 7;
+
+// io_uring_cqe.flags.
+pub const IORING_CQE_F_BUFFER: u32 = 1 << 0;
+pub const IORING_CQE_F_MORE: u32 = 1 << 1;
+/// With F_BUFFER, the buffer id sits in the upper 16 bits.
+pub const IORING_CQE_BUFFER_SHIFT: u32 = 16;
 
 /// `IO_URING_OP_SUPPORTED` in io_uring_probe_op.flags.
 pub const IO_URING_OP_SUPPORTED: u16 = 1 << 0;
@@ -211,6 +226,31 @@ pub struct IoUringRestriction {
     pub resv2: [u32; 3],
 }
 
+/// `struct io_uring_buf_reg` (IORING_REGISTER_PBUF_RING).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoUringBufReg {
+    pub ring_addr: u64,
+    pub ring_entries: u32,
+    pub bgid: u16,
+    pub flags: u16,
+    pub resv: [u64; 3],
+}
+
+/// `struct io_uring_buf`, one entry of a provided-buffer ring. The ring's
+/// tail overlays `resv` of entry 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoUringBuf {
+    pub addr: u64,
+    pub len: u32,
+    pub bid: u16,
+    pub resv: u16,
+}
+
+/// Byte offset of a buffer ring's tail (`struct io_uring_buf_ring.tail`).
+pub const BUF_RING_TAIL_OFFSET: usize = 14;
+
 /// `struct io_uring_probe_op`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -259,5 +299,7 @@ const _: () = {
     assert!(size_of::<IoUringRsrcUpdate>() == 16);
     assert!(size_of::<IoUringRestriction>() == 16);
     assert!(size_of::<IoUringProbeOp>() == 8);
+    assert!(size_of::<IoUringBufReg>() == 40);
+    assert!(size_of::<IoUringBuf>() == 16);
     assert!(size_of::<IoUringProbe>() == 16 + 8 * PROBE_OPS);
 };

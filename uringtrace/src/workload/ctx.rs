@@ -2,9 +2,13 @@
 //! [`Ctx`], which makes it, records it in the ground truth, and hands back
 //! the result for the scenario to check against what it expected.
 
-use std::os::fd::{FromRawFd as _, IntoRawFd as _, OwnedFd};
+use std::{
+    os::fd::{FromRawFd as _, IntoRawFd as _, OwnedFd},
+    time::Duration,
+};
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
+use io_uring::{cqueue, opcode, squeue};
 
 use super::{
     abi::{
@@ -13,6 +17,7 @@ use super::{
     },
     raw,
     report::{self, Call, Report},
+    requests::{Requests, Want},
     ring::Ring,
 };
 
@@ -22,6 +27,8 @@ pub struct Ctx {
     /// Name of the running scenario, prefixed to every note so the lines of
     /// a `tour` say where they come from.
     scenario: &'static str,
+    /// Requests queued whose line is not yet written.
+    requests: Requests,
 }
 
 impl Ctx {
@@ -29,6 +36,7 @@ impl Ctx {
         Self {
             report,
             scenario: "",
+            requests: Requests::new(),
         }
     }
 
@@ -39,6 +47,11 @@ impl Ctx {
     /// io_uring calls made so far.
     pub fn calls(&self) -> u64 {
         self.report.calls()
+    }
+
+    /// Requests reported so far.
+    pub fn requests(&self) -> u64 {
+        self.report.requests()
     }
 
     fn record(&mut self, call: Call, ret: i64, note: &str) -> anyhow::Result<Ret> {
@@ -196,6 +209,117 @@ impl Ctx {
             nr_args,
         });
         self.record(call, ret, note)
+    }
+}
+
+impl Ctx {
+    /// Queues `requests` on `ring` in one go (see [`Ring::push`]), each
+    /// with a user_data of its own, and tracks them until their outcome is
+    /// reaped. No system call: the scenario submits them. Returns their
+    /// user_data, in order.
+    ///
+    /// # Safety
+    /// Whatever the SQEs point to must stay valid until their requests
+    /// complete.
+    pub unsafe fn queue(
+        &mut self,
+        ring: &mut Ring,
+        requests: Vec<Request<'_>>,
+    ) -> anyhow::Result<Vec<u64>> {
+        let sqes: Vec<squeue::Entry> = requests
+            .iter()
+            .map(|r| r.sqe.clone().user_data(self.requests.next_user_data()))
+            .collect();
+        // SAFETY: the caller vouches for what the SQEs point to.
+        unsafe { ring.push(&sqes) }
+            .with_context(|| format!("{}: queueing requests", self.scenario))?;
+        for (sqe, request) in sqes.iter().zip(requests) {
+            let note = format!("{}: {}", self.scenario, request.note);
+            self.requests.track(ring.fd(), sqe, request.want, note);
+        }
+        Ok(sqes.iter().map(squeue::Entry::get_user_data).collect())
+    }
+
+    /// Queues `n` NOPs, each expected to complete with res 0.
+    pub fn queue_nops(&mut self, ring: &mut Ring, n: u32, note: &str) -> anyhow::Result<Vec<u64>> {
+        let nops = (0..n)
+            .map(|_| Request::new(opcode::Nop::new().build(), Want::res(0), note))
+            .collect();
+        // SAFETY: a NOP references no memory.
+        unsafe { self.queue(ring, nops) }
+    }
+
+    /// Takes the completions posted on `ring` so far (no system call),
+    /// which must be exactly `n`, checks each against its request, and
+    /// reports every request whose outcome is now complete; requests that
+    /// are to post no CQE count as complete from here on.
+    pub fn reap(&mut self, ring: &mut Ring, n: usize) -> anyhow::Result<Vec<cqueue::Entry>> {
+        let cqes = ring.reap();
+        self.settle(ring, cqes, n)
+    }
+
+    /// Like [`Ctx::reap`], but waits up to `timeout` for the `n`
+    /// completions by watching the CQ (for SQPOLL rings, where nothing else
+    /// has to wait).
+    pub fn poll_reap(
+        &mut self,
+        ring: &mut Ring,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<cqueue::Entry>> {
+        let cqes = ring
+            .poll_reap(n, timeout)
+            .with_context(|| format!("{}: waiting for completions", self.scenario))?;
+        self.settle(ring, cqes, n)
+    }
+
+    fn settle(
+        &mut self,
+        ring: &Ring,
+        cqes: Vec<cqueue::Entry>,
+        n: usize,
+    ) -> anyhow::Result<Vec<cqueue::Entry>> {
+        let fd = ring.fd();
+        for cqe in &cqes {
+            if let Some(done) = self
+                .requests
+                .complete(fd, cqe)
+                .with_context(|| format!("reaping ring {fd}"))?
+            {
+                self.report.record_request(&done.line())?;
+            }
+        }
+        for done in self.requests.finish_cqe_less(fd) {
+            self.report.record_request(&done.line())?;
+        }
+        ensure!(
+            cqes.len() == n,
+            "{}: {} completions on ring {fd}, expected {n}",
+            self.scenario,
+            cqes.len()
+        );
+        Ok(cqes)
+    }
+
+    /// Fails if a request of the scenario has not been reported yet.
+    pub fn check_requests_finished(&self) -> anyhow::Result<()> {
+        self.requests
+            .check_all_finished()
+            .with_context(|| format!("{}: requests left without an outcome", self.scenario))
+    }
+}
+
+/// One request for [`Ctx::queue`]: an SQE (its user_data is assigned
+/// there), what it must complete with, and the step it is.
+pub struct Request<'a> {
+    pub sqe: squeue::Entry,
+    pub want: Want,
+    pub note: &'a str,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(sqe: squeue::Entry, want: Want, note: &'a str) -> Self {
+        Self { sqe, want, note }
     }
 }
 
@@ -373,7 +497,7 @@ impl SetupRet {
 }
 
 /// A return value for messages: `-22 (-EINVAL: Invalid argument)`.
-fn describe(ret: i64) -> String {
+pub(super) fn describe(ret: i64) -> String {
     if !(-4095..0).contains(&ret) {
         return ret.to_string();
     }

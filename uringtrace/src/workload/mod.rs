@@ -11,6 +11,7 @@ mod ctx;
 mod pages;
 mod raw;
 mod report;
+mod requests;
 mod ring;
 mod scenarios;
 
@@ -33,8 +34,10 @@ pub struct WorkloadArgs {
 
     /// Write the ground truth to FILE: one JSON line per io_uring system
     /// call the scenario made (setup, enter, register), in order, with the
-    /// tracer's field names and the kernel's return value. Lines are
-    /// written as the calls happen, so a failed run keeps what it did.
+    /// tracer's field names and the kernel's return value; and one `submit`
+    /// line per request (SQE) it queued, with the outcome it reaped. Lines
+    /// are written as the calls happen and the requests complete, so a
+    /// failed run keeps what it did.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
@@ -73,9 +76,10 @@ pub fn run(args: WorkloadArgs) -> anyhow::Result<()> {
     let mut ctx = Ctx::new(report);
     let result = scenarios::run(&mut ctx, scenario);
     eprintln!(
-        "workload {}: {} io_uring calls{}",
+        "workload {}: {} io_uring calls, {} requests{}",
         scenario.name,
         ctx.calls(),
+        ctx.requests(),
         if result.is_ok() { "" } else { ", failed" }
     );
     result

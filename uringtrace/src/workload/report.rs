@@ -1,6 +1,7 @@
 //! The ground truth: one NDJSON line per io_uring system call the engine
 //! made, in order, with the field names of the tracer's own JSON output so
-//! a test can compare the two streams field by field.
+//! a test can compare the two streams field by field; and one `submit` line
+//! per request (SQE) the engine queued, written once its outcome is known.
 //!
 //! A field that describes memory behind a pointer (the `arg` object of
 //! io_uring_enter, the params fields of io_uring_setup, `ts` and `sigmask`
@@ -116,11 +117,50 @@ struct Line<'a> {
     note: &'a str,
 }
 
+/// One request (SQE) and what became of it, as the engine reaped it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestLine<'a> {
+    /// The thread that put the SQE in the ring (also for an SQPOLL ring,
+    /// whose kernel thread is the one that submits it).
+    pub pid: u32,
+    pub tid: u32,
+    pub ring_fd: u32,
+    pub opcode: u8,
+    /// `null` for an opcode no kernel defines.
+    pub opcode_name: Option<&'static str>,
+    pub user_data: u64,
+    /// The `IOSQE_*` bits as set in the SQE.
+    pub sqe_flags: u8,
+    /// The res of the terminal CQE (the one without IORING_CQE_F_MORE);
+    /// absent when no CQE was posted (IOSQE_CQE_SKIP_SUCCESS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub res: Option<i32>,
+    /// CQEs reaped for this SQE, the terminal one included.
+    pub cqes: u32,
+    /// The terminal CQE's flags, present only when the engine checked them
+    /// against a value that is the same on every run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cflags: Option<u32>,
+    /// The terminal CQE was posted while the CQ was full, so it went
+    /// through the kernel's overflow list; absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub overflow: bool,
+    pub note: &'a str,
+}
+
+#[derive(Serialize)]
+struct SubmitLine<'a> {
+    event: &'static str,
+    #[serde(flatten)]
+    request: &'a RequestLine<'a>,
+}
+
 /// Where the ground truth goes: a file, or nowhere when no report was asked
-/// for (the calls are still counted).
+/// for (the calls and requests are still counted).
 pub struct Report {
     out: Option<(File, PathBuf)>,
     calls: u64,
+    requests: u64,
 }
 
 impl Report {
@@ -133,7 +173,11 @@ impl Report {
             )),
             None => None,
         };
-        Ok(Self { out, calls: 0 })
+        Ok(Self {
+            out,
+            calls: 0,
+            requests: 0,
+        })
     }
 
     /// Calls recorded so far.
@@ -141,14 +185,16 @@ impl Report {
         self.calls
     }
 
+    /// Requests recorded so far.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
     /// Appends one call. Each line goes out in a single unbuffered write,
     /// so a scenario that fails later, or a process that gets killed, leaves
     /// every call it made on disk.
     pub fn record(&mut self, call: &Call, ret: i64, note: &str) -> anyhow::Result<()> {
         self.calls += 1;
-        let Some((file, path)) = &mut self.out else {
-            return Ok(());
-        };
         let line = Line {
             event: call.event(),
             // SAFETY: getpid and gettid cannot fail.
@@ -158,7 +204,23 @@ impl Report {
             ret,
             note,
         };
-        let mut text = serde_json::to_string(&line).context("serializing a report line")?;
+        self.write(&line)
+    }
+
+    /// Appends one request line, written the same way as a call's.
+    pub fn record_request(&mut self, request: &RequestLine<'_>) -> anyhow::Result<()> {
+        self.requests += 1;
+        self.write(&SubmitLine {
+            event: "submit",
+            request,
+        })
+    }
+
+    fn write(&mut self, line: &impl Serialize) -> anyhow::Result<()> {
+        let Some((file, path)) = &mut self.out else {
+            return Ok(());
+        };
+        let mut text = serde_json::to_string(line).context("serializing a report line")?;
         text.push('\n');
         file.write_all(text.as_bytes())
             .with_context(|| format!("writing the report {}", path.display()))

@@ -30,19 +30,19 @@ const TIMEOUT: KernelTimespec = KernelTimespec::from_millis(10);
 
 pub fn submit(ctx: &mut Ctx) -> anyhow::Result<()> {
     let mut ring = basic_ring(ctx)?;
-    ring.push_nops(4)?;
+    ctx.queue_nops(&mut ring, 4, "NOP submitted with no flags")?;
     ctx.enter(Enter::new(ring.fd(), 4, 0, 0), "submit 4 NOPs, no flags")?
         .expect(4)?;
     // NOPs complete inline, so the completions are posted by the time the
     // submitting call returns.
-    ring.expect_completions(4)?;
+    ctx.reap(&mut ring, 4)?;
     Ok(())
 }
 
 pub fn getevents(ctx: &mut Ctx) -> anyhow::Result<()> {
     let mut ring = basic_ring(ctx)?;
     let fd = ring.fd();
-    ring.push_nops(4)?;
+    ctx.queue_nops(&mut ring, 4, "NOP submitted with GETEVENTS")?;
     ctx.enter(
         Enter::new(fd, 4, 4, IORING_ENTER_GETEVENTS),
         "submit 4 NOPs and wait for 4 completions",
@@ -53,7 +53,7 @@ pub fn getevents(ctx: &mut Ctx) -> anyhow::Result<()> {
         "wait for 4 completions, already posted",
     )?
     .expect(0)?;
-    ring.expect_completions(4)?;
+    ctx.reap(&mut ring, 4)?;
     Ok(())
 }
 
@@ -147,7 +147,7 @@ pub fn ext_arg_sigmask(ctx: &mut Ctx) -> anyhow::Result<()> {
     let fd = ring.fd();
     let flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
 
-    ring.push_nops(1)?;
+    ctx.queue_nops(&mut ring, 1, "NOP submitted with an EXT_ARG sigmask wait")?;
     let wait = WaitArg::new(None, Some(MASK), 0);
     ctx.enter(
         Enter {
@@ -160,7 +160,7 @@ pub fn ext_arg_sigmask(ctx: &mut Ctx) -> anyhow::Result<()> {
         "submit a NOP and wait with an EXT_ARG sigmask SIGUSR1|SIGUSR2, no timeout",
     )?
     .expect(1)?;
-    ring.expect_completions(1)?;
+    ctx.reap(&mut ring, 1)?;
 
     let wait = WaitArg::new(Some(TIMEOUT), Some(MASK), 0);
     ctx.enter(
@@ -182,7 +182,11 @@ pub fn ext_arg_sigmask(ctx: &mut Ctx) -> anyhow::Result<()> {
 pub fn legacy_sigmask(ctx: &mut Ctx) -> anyhow::Result<()> {
     let mut ring = basic_ring(ctx)?;
     let fd = ring.fd();
-    ring.push_nops(1)?;
+    ctx.queue_nops(
+        &mut ring,
+        1,
+        "NOP whose completion a legacy-sigmask wait finds",
+    )?;
     ctx.enter(Enter::new(fd, 1, 0, 0), "submit a NOP")?
         .expect(1)?;
     let mask = MASK;
@@ -197,7 +201,7 @@ pub fn legacy_sigmask(ctx: &mut Ctx) -> anyhow::Result<()> {
         "wait for the posted completion with a legacy sigmask SIGUSR1|SIGUSR2",
     )?
     .expect(0)?;
-    ring.expect_completions(1)?;
+    ctx.reap(&mut ring, 1)?;
     Ok(())
 }
 
@@ -309,7 +313,11 @@ pub fn sqpoll(ctx: &mut Ctx) -> anyhow::Result<()> {
         "8-entry SQPOLL ring, sq_thread_idle 10ms, R_DISABLED",
     )?;
     let fd = ring.fd();
-    ring.push_nops(2)?;
+    ctx.queue_nops(
+        &mut ring,
+        2,
+        "NOP queued before the ring is enabled, submitted by the SQ thread",
+    )?;
     // SAFETY: ENABLE_RINGS takes no argument.
     unsafe {
         ctx.register(
@@ -322,11 +330,15 @@ pub fn sqpoll(ctx: &mut Ctx) -> anyhow::Result<()> {
     }?
     .expect(0)?;
     let wait = Duration::from_secs(1);
-    ring.poll_completions(2, wait)
+    ctx.poll_reap(&mut ring, 2, wait)
         .context("NOPs queued for the SQ thread")?;
     ring.poll_need_wakeup(wait)?;
 
-    ring.push_nops(1)?;
+    ctx.queue_nops(
+        &mut ring,
+        1,
+        "NOP the SQ thread submits once woken by SQ_WAKEUP",
+    )?;
     ctx.enter(
         Enter::new(fd, 1, 0, IORING_ENTER_SQ_WAKEUP),
         "SQ_WAKEUP: wake the idle SQ thread for 1 queued NOP",
@@ -337,7 +349,7 @@ pub fn sqpoll(ctx: &mut Ctx) -> anyhow::Result<()> {
         "wait for the NOP the SQ thread submitted",
     )?
     .expect(0)?;
-    ring.expect_completions(1)?;
+    ctx.reap(&mut ring, 1)?;
     ctx.enter(
         Enter::new(fd, 0, 0, IORING_ENTER_SQ_WAIT),
         "SQ_WAIT with room in the SQ",
@@ -372,7 +384,7 @@ pub fn registered_ring(ctx: &mut Ctx) -> anyhow::Result<()> {
         "the kernel registered the ring at index {index}"
     );
 
-    ring.push_nops(1)?;
+    ctx.queue_nops(&mut ring, 1, "NOP submitted through the ring index")?;
     ctx.enter(
         Enter::new(
             index,
@@ -383,7 +395,7 @@ pub fn registered_ring(ctx: &mut Ctx) -> anyhow::Result<()> {
         "REGISTERED_RING: submit and wait for a NOP through the ring index",
     )?
     .expect(1)?;
-    ring.expect_completions(1)?;
+    ctx.reap(&mut ring, 1)?;
 
     let mut probe = Box::<IoUringProbe>::default();
     // SAFETY: a zeroed probe with room for PROBE_OPS ops, written back.

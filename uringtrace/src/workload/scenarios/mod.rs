@@ -5,6 +5,8 @@
 mod enter;
 mod failures;
 mod register;
+mod requests_chain;
+mod requests_nop;
 mod setup;
 
 use anyhow::Context as _;
@@ -121,6 +123,18 @@ pub const SCENARIOS: &[Scenario] = &[
         in_tour: true,
     },
     Scenario {
+        name: "nop-storm",
+        about: "256 NOPs, 32 per submit-and-wait enter",
+        run: requests_nop::nop_storm,
+        in_tour: true,
+    },
+    Scenario {
+        name: "link-chain",
+        about: "IO_LINK chains broken at execution and at init, IO_HARDLINK, IO_DRAIN, CQE_SKIP_SUCCESS, opcode 200",
+        run: requests_chain::link_chain,
+        in_tour: true,
+    },
+    Scenario {
         name: "tour",
         about: "every scenario above, in this order",
         run: tour,
@@ -135,7 +149,9 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
 /// Runs one scenario, naming it in the notes of its calls and in its error.
 pub fn run(ctx: &mut Ctx, scenario: &'static Scenario) -> anyhow::Result<()> {
     ctx.set_scenario(scenario.name);
-    (scenario.run)(ctx).with_context(|| format!("scenario `{}` failed", scenario.name))
+    (scenario.run)(ctx)
+        .and_then(|()| ctx.check_requests_finished())
+        .with_context(|| format!("scenario `{}` failed", scenario.name))
 }
 
 fn tour(ctx: &mut Ctx) -> anyhow::Result<()> {

@@ -116,13 +116,13 @@ pub fn eventfd(ctx: &mut Ctx) -> anyhow::Result<()> {
         )
     }?
     .expect(0)?;
-    ring.push_nops(1)?;
+    ctx.queue_nops(&mut ring, 1, "NOP whose completion signals the eventfd")?;
     ctx.enter(
         Enter::new(fd, 1, 0, 0),
         "submit a NOP, whose completion signals the eventfd",
     )?
     .expect(1)?;
-    ring.expect_completions(1)?;
+    ctx.reap(&mut ring, 1)?;
     let count = read_eventfd(&event, Duration::from_millis(500))?;
     ensure!(
         count == 1,
@@ -254,13 +254,13 @@ pub fn restrictions(ctx: &mut Ctx) -> anyhow::Result<()> {
     unsafe { ctx.register(fd, IORING_REGISTER_ENABLE_RINGS, 0, 0, "enable the ring") }?
         .expect(0)?;
 
-    ring.push_nops(1)?;
+    ctx.queue_nops(&mut ring, 1, "NOP, the one request the restrictions allow")?;
     ctx.enter(
         Enter::new(fd, 1, 1, IORING_ENTER_GETEVENTS),
         "submit and wait for an allowed NOP",
     )?
     .expect(1)?;
-    ring.expect_completions(1)?;
+    ctx.reap(&mut ring, 1)?;
 
     let mut probe = Box::<IoUringProbe>::default();
     // SAFETY: a zeroed probe with room for PROBE_OPS ops, written back.

@@ -1,0 +1,177 @@
+//! Requests that depend on each other: linked chains (IOSQE_IO_LINK) that
+//! break, hardlinked ones (IOSQE_IO_HARDLINK) that do not, a chain broken
+//! at init, a drain, a CQE skipped on success, and an opcode no kernel
+//! has.
+
+use io_uring::{opcode, squeue::Flags, types::Fd};
+
+use super::basic_ring;
+use crate::workload::{
+    abi::{IORING_ENTER_GETEVENTS, SQE_FLAG_UNDEFINED, SQE_OPCODE_UNDEFINED},
+    ctx::{Ctx, Enter, Request},
+    requests::{Want, with_opcode},
+    ring::Ring,
+};
+
+/// Never an open fd.
+const BAD_FD: i32 = -1;
+
+pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let mut ring = basic_ring(ctx)?;
+    // The READs below fail before touching it, but the kernel still checks
+    // at prep that it is a real buffer.
+    let mut buf = [0u8; 16];
+    let buf_ptr = buf.as_mut_ptr();
+    let bad_read = || opcode::Read::new(Fd(BAD_FD), buf_ptr, buf.len() as u32).build();
+    let nop = || opcode::Nop::new().build();
+
+    let chain = vec![
+        Request::new(
+            nop().flags(Flags::IO_LINK),
+            Want::res(0),
+            "link: NOP, head of a chain that breaks at execution",
+        ),
+        Request::new(
+            bad_read().flags(Flags::IO_LINK),
+            Want::errno(libc::EBADF),
+            "link: READ on fd -1, fails at execution (-EBADF) and breaks the chain",
+        ),
+        Request::new(
+            nop(),
+            Want::errno(libc::ECANCELED),
+            "link: NOP after the broken link, cancelled (-ECANCELED)",
+        ),
+    ];
+    // SAFETY (each submit_and_reap): the READs' buffer outlives the ring.
+    unsafe {
+        submit_and_reap(
+            ctx,
+            &mut ring,
+            chain,
+            "IO_LINK chain NOP, READ (fails), NOP",
+        )
+    }?;
+
+    let chain = vec![
+        Request::new(
+            nop().flags(Flags::IO_HARDLINK),
+            Want::res(0),
+            "hardlink: NOP, head of a hardlinked chain",
+        ),
+        Request::new(
+            bad_read().flags(Flags::IO_HARDLINK),
+            Want::errno(libc::EBADF),
+            "hardlink: READ on fd -1, fails at execution (-EBADF), the chain goes on",
+        ),
+        Request::new(
+            nop(),
+            Want::res(0),
+            "hardlink: NOP after the failed hardlink, runs",
+        ),
+    ];
+    unsafe {
+        submit_and_reap(
+            ctx,
+            &mut ring,
+            chain,
+            "IO_HARDLINK chain NOP, READ (fails), NOP",
+        )
+    }?;
+
+    // A request that fails at init fails its whole chain, the head that
+    // was already accepted included: the kernel keeps assembling the chain
+    // (so an SQPOLL submission does not cut it) and fails it at the end.
+    let chain = vec![
+        Request::new(
+            nop().flags(Flags::IO_LINK),
+            Want::errno(libc::ECANCELED),
+            "init-fail: NOP, head of a chain whose next SQE fails at init: cancelled",
+        ),
+        Request::new(
+            bad_read().flags(Flags::IO_LINK | Flags::from_bits_retain(SQE_FLAG_UNDEFINED)),
+            Want::errno(libc::EINVAL),
+            "init-fail: READ with the undefined SQE flag bit 7, fails at init (-EINVAL)",
+        ),
+        Request::new(
+            nop(),
+            Want::errno(libc::ECANCELED),
+            "init-fail: NOP after the SQE that failed at init, cancelled",
+        ),
+    ];
+    unsafe {
+        submit_and_reap(
+            ctx,
+            &mut ring,
+            chain,
+            "IO_LINK chain NOP, READ (fails at init), NOP",
+        )
+    }?;
+
+    let drained = vec![
+        Request::new(nop(), Want::res(0), "drain: NOP"),
+        Request::new(
+            nop().flags(Flags::IO_DRAIN),
+            Want::res(0),
+            "drain: NOP with IO_DRAIN, run once the one before completed",
+        ),
+    ];
+    unsafe { submit_and_reap(ctx, &mut ring, drained, "NOP, then a NOP with IO_DRAIN") }?;
+
+    let chain = vec![
+        Request::new(
+            nop().flags(Flags::IO_LINK | Flags::SKIP_SUCCESS),
+            Want::no_cqe(),
+            "skip: NOP with CQE_SKIP_SUCCESS, posts no CQE",
+        ),
+        Request::new(nop(), Want::res(0), "skip: NOP linked after it"),
+    ];
+    unsafe {
+        submit_and_reap(
+            ctx,
+            &mut ring,
+            chain,
+            "NOP with CQE_SKIP_SUCCESS linked to a NOP",
+        )
+    }?;
+
+    // From the first CQE_SKIP_SUCCESS on, the ring refuses IO_DRAIN: it
+    // could no longer count the completions a drain waits for.
+    let drained = vec![Request::new(
+        nop().flags(Flags::IO_DRAIN),
+        Want::errno(libc::EOPNOTSUPP),
+        "drain: NOP with IO_DRAIN after a CQE_SKIP_SUCCESS on the ring, fails at init (-EOPNOTSUPP)",
+    )];
+    unsafe { submit_and_reap(ctx, &mut ring, drained, "a NOP with IO_DRAIN, refused") }?;
+
+    let unknown = vec![Request::new(
+        with_opcode(nop(), SQE_OPCODE_UNDEFINED),
+        Want::errno(libc::EINVAL),
+        "unknown opcode 200, fails at init (-EINVAL)",
+    )];
+    unsafe { submit_and_reap(ctx, &mut ring, unknown, "an SQE with opcode 200") }?;
+    Ok(())
+}
+
+/// Queues `requests`, submits them in one enter that waits for every CQE
+/// they are to post, and reaps those.
+///
+/// # Safety
+/// As for [`Ctx::queue`].
+pub unsafe fn submit_and_reap(
+    ctx: &mut Ctx,
+    ring: &mut Ring,
+    requests: Vec<Request<'_>>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let count = requests.len() as u32;
+    let cqes = requests.iter().map(|r| r.want.cqes()).sum();
+    // SAFETY: the caller vouches for what the SQEs point to.
+    unsafe { ctx.queue(ring, requests) }?;
+    ctx.enter(
+        Enter::new(ring.fd(), count, cqes as u32, IORING_ENTER_GETEVENTS),
+        &format!("submit and wait for {what}"),
+    )?
+    .expect(i64::from(count))?;
+    ctx.reap(ring, cqes)?;
+    Ok(())
+}
