@@ -12,4 +12,11 @@ pub const EXIT_WITHOUT_ENTRY: u32 = 2;
 /// A forked child of a traced process could not be added to the filter.
 pub const FILTER_FULL: u32 = 3;
 
-pub const COUNT: u32 = 4;
+/// A traced process created a ring the kernel could not remember (owner
+/// table full): that ring's requests on other tasks may be missed.
+pub const RINGS_FULL: u32 = 4;
+/// A tracepoint record could not be copied (never seen; counted so it could
+/// not be silent).
+pub const TRACEPOINT_READ_FAILED: u32 = 5;
+
+pub const COUNT: u32 = 6;

@@ -2,7 +2,11 @@
 //! before loading (`EbpfLoader::override_global`). Offsets come from the
 //! running kernel's tracefs format files, because Rust eBPF has no CO-RE.
 
-use uringtrace_common::{filter::FILTER_ALL, layout::OFFSET_ABSENT};
+use uringtrace_common::{
+    filter::FILTER_ALL,
+    layout::OFFSET_ABSENT,
+    request::{OpcodeFilter, RequestLayout},
+};
 
 #[unsafe(no_mangle)]
 static FILTER_MODE: u8 = FILTER_ALL;
@@ -22,6 +26,13 @@ static FORK_CHILD_PID_OFFSET: u32 = OFFSET_ABSENT;
 /// Offset of `group_dead` in `sched:sched_process_exit` (absent on old kernels).
 #[unsafe(no_mangle)]
 static EXIT_GROUP_DEAD_OFFSET: u32 = OFFSET_ABSENT;
+
+/// Offsets in the io_uring tracepoints that the programs read themselves.
+#[unsafe(no_mangle)]
+static REQUEST_LAYOUT: RequestLayout = RequestLayout::ABSENT;
+/// `--ops`.
+#[unsafe(no_mangle)]
+static OPCODE_FILTER: OpcodeFilter = OpcodeFilter::ALL;
 
 // Volatile reads keep the compiler from folding the defaults in: the values
 // are only known at load time.
@@ -48,4 +59,21 @@ pub fn fork_child_pid_offset() -> u32 {
 #[inline(always)]
 pub fn exit_group_dead_offset() -> u32 {
     unsafe { core::ptr::read_volatile(&EXIT_GROUP_DEAD_OFFSET) }
+}
+#[inline(always)]
+pub fn ring_offset(tp: usize) -> u32 {
+    unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.ring[tp]) }
+}
+#[inline(always)]
+pub fn opcode_offset(tp: usize) -> u32 {
+    unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.opcode[tp]) }
+}
+#[inline(always)]
+pub fn opcode_filter_enabled() -> bool {
+    unsafe { core::ptr::read_volatile(&OPCODE_FILTER.enabled) != 0 }
+}
+#[inline(always)]
+pub fn opcode_filter_keeps(opcode: u8) -> bool {
+    let word = unsafe { core::ptr::read_volatile(&OPCODE_FILTER.mask[(opcode >> 6) as usize & 3]) };
+    word & (1 << (opcode & 63)) != 0
 }

@@ -6,6 +6,7 @@ mod config;
 mod emit;
 mod maps;
 mod process_filter;
+mod requests;
 mod syscalls;
 
 #[cfg(not(test))]

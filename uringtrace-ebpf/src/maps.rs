@@ -7,6 +7,7 @@ use aya_ebpf::{
 use uringtrace_common::{
     counters,
     filter::MAX_TRACED_TGIDS,
+    request::MAX_TRACED_RINGS,
     syscall::{EnterRecord, RegisterRecord, SetupRecord},
 };
 
@@ -23,6 +24,12 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::
 /// threads created by traced processes, see process_filter).
 #[map]
 pub static TRACED_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
+/// Rings created by traced processes (ring pointer -> owner tgid), so that
+/// their requests are traced when a kernel thread that is not one of the
+/// owner's threads runs them (io-wq and SQPOLL before 5.12).
+#[map]
+pub static TRACED_RINGS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_TRACED_RINGS, 0);
 
 /// Calls between entry and exit, by thread id: the entry's arguments wait
 /// here for the result, so each call is one record. A thread is in at most

@@ -13,9 +13,14 @@ use uringtrace_common::{
     counters,
     filter::{FILTER_ALL, FILTER_TGIDS, TRACED_EXPLICIT},
     layout::OFFSET_ABSENT,
+    request::{OpcodeFilter, REQUEST_TRACEPOINTS},
 };
 
-use crate::tracefs;
+use crate::{
+    requests::layout::RequestFormats,
+    selection::{EventSelection, OpcodeSelection},
+    tracefs,
+};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uringtrace"));
 
@@ -35,6 +40,8 @@ pub struct AttachOptions {
     pub filter: ProcessFilter,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub buffer_size: u32,
+    pub events: EventSelection,
+    pub ops: Option<OpcodeSelection>,
 }
 
 /// A loaded, attached tracer. Dropping it detaches every program.
@@ -43,6 +50,10 @@ pub struct Attached {
     pub events: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
     pub traced: BpfHashMap<MapData, u32, u8>,
+    /// This kernel's io_uring tracepoint layouts, for decoding.
+    pub formats: RequestFormats,
+    /// Request tracepoints wanted but missing on this kernel.
+    pub missing: Vec<&'static str>,
 }
 
 /// The syscall tracepoints, in attach order: exits before entries, so that
@@ -139,6 +150,9 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     raise_memlock_limit();
     let root = tracefs::root()?;
     let layouts = resolve_layouts(&root)?;
+    let formats = RequestFormats::read(&root).context("reading the io_uring tracepoint formats")?;
+    let request_layout = formats.kernel_layout();
+    let opcode_filter = opcodes_for_kernel(opts.ops);
 
     let filter_mode = if opts.filter.restrict || !opts.filter.pids.is_empty() {
         FILTER_TGIDS
@@ -153,6 +167,8 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("SYSCALL_RET_OFFSET", &layouts.syscall_ret, true)
         .override_global("FORK_CHILD_PID_OFFSET", &layouts.fork_child_pid, true)
         .override_global("EXIT_GROUP_DEAD_OFFSET", &layouts.exit_group_dead, true)
+        .override_global("REQUEST_LAYOUT", &request_layout, true)
+        .override_global("OPCODE_FILTER", &opcode_filter, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;
@@ -171,7 +187,27 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         ("sched_process_fork", "sched", "sched_process_fork"),
         ("sched_process_exit", "sched", "sched_process_exit"),
     ];
-    programs.extend(SYSCALL_PROGRAMS.iter().map(|p| (*p, "syscalls", *p)));
+    // Request tracepoints before the system calls, so a ring created or a
+    // request submitted by a traced call is never missed.
+    let mut missing = Vec::new();
+    for index in opts.events.request_tracepoints() {
+        let tp = &REQUEST_TRACEPOINTS[index];
+        match formats.get(tp) {
+            Some(fields) => programs.push((PROGRAM_NAMES[index], "io_uring", fields.name)),
+            None => missing.push(tp.names[0]),
+        }
+    }
+    programs.extend(
+        SYSCALL_PROGRAMS
+            .iter()
+            .filter(|p| {
+                let call = p
+                    .trim_start_matches("sys_enter_")
+                    .trim_start_matches("sys_exit_");
+                opts.events.shows(call)
+            })
+            .map(|p| (*p, "syscalls", *p)),
+    );
     for (prog, category, name) in programs {
         let program: &mut TracePoint = ebpf
             .program_mut(prog)
@@ -198,7 +234,34 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         events,
         counters,
         traced,
+        formats,
+        missing,
     })
+}
+
+/// The eBPF program of each request tracepoint, by REQUEST_TRACEPOINTS index.
+const PROGRAM_NAMES: [&str; REQUEST_TRACEPOINTS.len()] = [
+    "io_uring_create",
+    "io_uring_register",
+    "io_uring_submit",
+    "io_uring_complete",
+    "io_uring_req_failed",
+    "io_uring_cqe_overflow",
+    "io_uring_queue_async_work",
+    "io_uring_poll_arm",
+    "io_uring_task_add",
+    "io_uring_defer",
+    "io_uring_link",
+    "io_uring_fail_link",
+    "io_uring_cqring_wait",
+    "io_uring_task_work_run",
+    "io_uring_local_work_run",
+    "io_uring_short_write",
+    "io_uring_file_get",
+];
+
+fn opcodes_for_kernel(ops: Option<OpcodeSelection>) -> OpcodeFilter {
+    ops.map_or(OpcodeFilter::ALL, |o| o.kernel_filter())
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
@@ -219,6 +282,8 @@ pub struct KernelCounters {
     pub inflight_full: u64,
     pub exit_without_entry: u64,
     pub filter_full: u64,
+    pub rings_full: u64,
+    pub tracepoint_read_failed: u64,
 }
 
 impl KernelCounters {
@@ -235,6 +300,8 @@ impl KernelCounters {
             inflight_full: sum(counters::INFLIGHT_FULL)?,
             exit_without_entry: sum(counters::EXIT_WITHOUT_ENTRY)?,
             filter_full: sum(counters::FILTER_FULL)?,
+            rings_full: sum(counters::RINGS_FULL)?,
+            tracepoint_read_failed: sum(counters::TRACEPOINT_READ_FAILED)?,
         })
     }
 }

@@ -4,17 +4,23 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{format::OutputFormat, workload::WorkloadArgs};
+use crate::{
+    format::OutputFormat,
+    selection::{EventSelection, OpcodeSelection},
+    workload::WorkloadArgs,
+};
 
 /// Trace Linux io_uring with eBPF: every io_uring_setup, io_uring_enter and
-/// io_uring_register call, fully decoded.
+/// io_uring_register call, fully decoded, and every request the rings run,
+/// from submission to completion (the requests strace cannot see).
 ///
 /// Without -p or a command, every process on the machine is traced.
 ///
 /// Examples:
 ///   sudo uringtrace -- ./my-server          trace a command and its children
 ///   sudo uringtrace -p 1234 -f json         trace a running process as NDJSON
-///   sudo uringtrace -x -o failures.log      every failed call, system-wide
+///   sudo uringtrace -x -o failures.log      every failed call and request
+///   sudo uringtrace -e submit,complete --ops read,write -p 1234
 #[derive(Debug, Parser)]
 #[command(
     name = "uringtrace",
@@ -47,9 +53,30 @@ pub struct TraceArgs {
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Show only failed calls (negative return value).
+    /// Show only failures: system calls with a negative return value,
+    /// requests whose CQE has a negative res, requests that failed before
+    /// issue (`failed`) and broken link chains (`fail_link`).
     #[arg(short = 'x', long)]
     pub failed: bool,
+
+    /// Events to show, comma-separated: system calls `enter`, `setup`,
+    /// `register` (or `io_uring_enter`, ...), requests `submit`, `complete`,
+    /// `failed`, `cqe_overflow`, `async`, `poll_arm`, `task_add`, `defer`,
+    /// `link`, `fail_link`, `cqring_wait`, `task_work_run`,
+    /// `local_work_run`, `short_write`, `file_get`, `ring_create`,
+    /// `ring_register`; groups `syscalls`, `requests`, `all` (default).
+    /// Hooks of unselected events are not attached (submissions and
+    /// completions are, hidden, when other request events need them to be
+    /// joined to their request).
+    #[arg(short = 'e', long = "events", value_name = "LIST", value_parser = parse_events, default_value = "all")]
+    pub events: EventSelection,
+
+    /// Show only requests with these opcodes, comma-separated, by name with
+    /// or without `IORING_OP_` (`read,write,sendmsg`) or number. Filtered in
+    /// the kernel where the tracepoint carries the opcode; completions by
+    /// their submission's opcode. System calls are not affected.
+    #[arg(long, value_name = "LIST", value_parser = parse_ops)]
+    pub ops: Option<OpcodeSelection>,
 
     /// Stop tracing after SECONDS (a command keeps running, untraced).
     #[arg(short = 'd', long, value_name = "SECONDS")]
@@ -80,6 +107,14 @@ fn parse_buffer_size(s: &str) -> Result<u32, String> {
         return Err(format!("{n} is not a power of two of at least 4096"));
     }
     Ok(n)
+}
+
+fn parse_events(s: &str) -> Result<EventSelection, String> {
+    EventSelection::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_ops(s: &str) -> Result<OpcodeSelection, String> {
+    OpcodeSelection::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,8 @@ use uringtrace_common::{
     },
 };
 
+use crate::requests::{event::RequestEvent, tracker::Tracker};
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RecordError {
     #[error("record of {0} bytes is shorter than its header")]
@@ -199,7 +201,7 @@ pub struct SyscallEvent {
     pub call: Call,
 }
 
-fn read_pod<T: Copy>(bytes: &[u8], kind: u16) -> Result<T, RecordError> {
+pub(crate) fn read_pod<T: Copy>(bytes: &[u8], kind: u16) -> Result<T, RecordError> {
     let need = size_of::<T>();
     if bytes.len() < need {
         return Err(RecordError::Size {
@@ -214,7 +216,7 @@ fn read_pod<T: Copy>(bytes: &[u8], kind: u16) -> Result<T, RecordError> {
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
-fn comm(raw: &[u8]) -> String {
+pub(crate) fn comm(raw: &[u8]) -> String {
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     String::from_utf8_lossy(&raw[..end]).into_owned()
 }
@@ -237,16 +239,64 @@ fn enter_argument(a: &EnterArg, argp: u64) -> EnterArgument {
     }
 }
 
-impl SyscallEvent {
-    /// Decodes one ring buffer record.
-    pub fn from_record(bytes: &[u8]) -> Result<Self, RecordError> {
-        // Every call record starts with the header and the result.
-        let header: RecordHeader =
-            read_pod(bytes, 0).map_err(|_| RecordError::Short(bytes.len()))?;
-        if header.version != RECORD_VERSION {
-            return Err(RecordError::Version(header.version));
+/// Any decoded event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Syscall(SyscallEvent),
+    Request(RequestEvent),
+}
+
+impl Event {
+    /// The event name, as in the JSON `event` field and `-e`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Syscall(e) => e.call.name(),
+            Self::Request(e) => e.detail.name(),
         }
+    }
+}
+
+/// Turns ring buffer records into events; requests go through the
+/// tracker, which keeps state across records.
+pub struct Decoder {
+    pub tracker: Tracker,
+}
+
+impl Decoder {
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<Event, RecordError> {
+        let header = read_header(bytes)?;
         let kind = RecordKind::from_u16(header.kind).ok_or(RecordError::Kind(header.kind))?;
+        match kind {
+            RecordKind::Setup | RecordKind::Enter | RecordKind::Register => {
+                SyscallEvent::decode(&header, kind, bytes).map(Event::Syscall)
+            }
+            _ => self
+                .tracker
+                .process(&header, kind, bytes)
+                .map(Event::Request),
+        }
+    }
+}
+
+fn read_header(bytes: &[u8]) -> Result<RecordHeader, RecordError> {
+    let header: RecordHeader = read_pod(bytes, 0).map_err(|_| RecordError::Short(bytes.len()))?;
+    if header.version != RECORD_VERSION {
+        return Err(RecordError::Version(header.version));
+    }
+    Ok(header)
+}
+
+impl SyscallEvent {
+    /// Decodes one system call record.
+    #[cfg(test)]
+    pub fn from_record(bytes: &[u8]) -> Result<Self, RecordError> {
+        let header = read_header(bytes)?;
+        let kind = RecordKind::from_u16(header.kind).ok_or(RecordError::Kind(header.kind))?;
+        Self::decode(&header, kind, bytes)
+    }
+
+    fn decode(header: &RecordHeader, kind: RecordKind, bytes: &[u8]) -> Result<Self, RecordError> {
+        // Every call record starts with the header and the result.
         let call = match kind {
             RecordKind::Enter => {
                 let r: EnterRecord = read_pod(bytes, header.kind)?;
@@ -278,6 +328,7 @@ impl SyscallEvent {
                     params_out: Read::from_status(r.params_out_status, || r.params_out.into()),
                 })
             }
+            _ => return Err(RecordError::Kind(header.kind)),
         };
         // In bounds: read_pod above checked the whole record's size.
         let result: SyscallResult = read_pod(&bytes[size_of::<RecordHeader>()..], header.kind)?;

@@ -9,6 +9,8 @@ mod filter;
 mod format;
 mod output;
 mod privileges;
+mod requests;
+mod selection;
 mod session;
 mod tracefs;
 mod workload;

@@ -16,10 +16,11 @@ use crate::{
     attach::{self, AttachOptions, KernelCounters, ProcessFilter},
     cli::TraceArgs,
     clock::WallClock,
-    event::SyscallEvent,
+    event::Decoder,
     filter::EventFilter,
     format::Formatter,
     output::Output,
+    requests::tracker::{MAX_PENDING, Tracker, TrackerStats},
 };
 
 /// What the drain loop saw, for the final report.
@@ -31,6 +32,7 @@ struct Tally {
 }
 
 struct Pipeline {
+    decoder: Decoder,
     filter: EventFilter,
     formatter: Formatter,
     output: Output,
@@ -45,7 +47,7 @@ impl Pipeline {
         while let Some(item) = ring.next() {
             n += 1;
             self.tally.events += 1;
-            match SyscallEvent::from_record(&item) {
+            match self.decoder.decode(&item) {
                 Ok(event) => {
                     if self.filter.accepts(&event) {
                         self.formatter.write(&event, &mut self.buf);
@@ -172,11 +174,24 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             restrict: tracing_command,
         },
         buffer_size: args.buffer_size,
+        events: args.events,
+        ops: args.ops,
     })?;
+    if !attached.missing.is_empty() {
+        eprintln!(
+            "uringtrace: this kernel has no io_uring:{} tracepoint(s): those events are not traced",
+            attached.missing.join(", io_uring:")
+        );
+    }
 
     let mut pipeline = Pipeline {
+        decoder: Decoder {
+            tracker: Tracker::new(attached.formats.clone(), MAX_PENDING),
+        },
         filter: EventFilter {
             failed_only: args.failed,
+            events: args.events,
+            ops: args.ops,
         },
         formatter: Formatter::new(args.format, WallClock::now()),
         output,
@@ -253,7 +268,12 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     // ring: take it all before reporting.
     pipeline.drain(ring.get_mut())?;
     let counters = KernelCounters::read(&attached.counters)?;
-    report(&pipeline.tally, &counters);
+    report(
+        &pipeline.tally,
+        &counters,
+        &pipeline.decoder.tracker.stats,
+        pipeline.decoder.tracker.in_flight(),
+    );
     drop(ring);
     drop(attached.ebpf);
     Ok(exit)
@@ -273,8 +293,8 @@ fn forward(child: Option<&tokio::process::Child>, sig: i32) -> bool {
     }
 }
 
-fn report(tally: &Tally, k: &KernelCounters) {
-    let dropped = k.ringbuf_full + tally.undecodable;
+fn report(tally: &Tally, k: &KernelCounters, requests: &TrackerStats, in_flight: usize) {
+    let dropped = k.ringbuf_full + k.tracepoint_read_failed + tally.undecodable;
     let mut line = format!(
         "uringtrace: {} events, {} written, {dropped} dropped",
         tally.events, tally.written
@@ -296,6 +316,46 @@ fn report(tally: &Tally, k: &KernelCounters) {
             "; {} calls without arguments (in-flight table full)",
             k.inflight_full
         );
+    }
+    if k.rings_full > 0 {
+        line += &format!(
+            "; {} rings of traced processes not remembered (ring table full): their requests on kernel threads may be missing",
+            k.rings_full
+        );
+    }
+    if k.tracepoint_read_failed > 0 {
+        line += &format!(
+            "; {} tracepoint records unreadable (dropped)",
+            k.tracepoint_read_failed
+        );
+    }
+    if in_flight > 0 {
+        line += &format!("; {in_flight} requests still in flight");
+    }
+    let r = requests;
+    if r.evicted > 0 {
+        line += &format!(
+            "; {} requests evicted from the request table (their CQEs show unmatched)",
+            r.evicted
+        );
+    }
+    if r.vanished > 0 {
+        line += &format!("; {} requests ended without a traced CQE", r.vanished);
+    }
+    if r.skipped_cqe > 0 {
+        line += &format!(
+            "; {} requests ended without a CQE (IOSQE_CQE_SKIP_SUCCESS)",
+            r.skipped_cqe
+        );
+    }
+    if r.ring_gone > 0 {
+        line += &format!(
+            "; {} requests in flight when their ring went away",
+            r.ring_gone
+        );
+    }
+    if r.unmatched > 0 {
+        line += &format!("; {} CQEs without a traced submission", r.unmatched);
     }
     if k.filter_full > 0 {
         line += &format!(

@@ -70,6 +70,8 @@ pub struct Field {
     pub name: String,
     pub offset: u32,
     pub size: u32,
+    /// `signed:1`: values narrower than 64 bits sign-extend.
+    pub signed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -121,11 +123,14 @@ pub fn parse_format(path: &str, text: &str) -> Format {
         let mut decl = None;
         let mut offset = None;
         let mut size = None;
+        let mut signed = false;
         for part in rest.split(';').map(str::trim) {
             if let Some(v) = part.strip_prefix("offset:") {
                 offset = v.parse().ok();
             } else if let Some(v) = part.strip_prefix("size:") {
                 size = v.parse().ok();
+            } else if let Some(v) = part.strip_prefix("signed:") {
+                signed = v == "1";
             } else if decl.is_none() && !part.is_empty() {
                 decl = Some(part);
             }
@@ -138,7 +143,12 @@ pub fn parse_format(path: &str, text: &str) -> Format {
         if name.starts_with("common_") {
             continue;
         }
-        fields.push(Field { name, offset, size });
+        fields.push(Field {
+            name,
+            offset,
+            size,
+            signed,
+        });
     }
     Format {
         path: path.to_string(),
@@ -196,6 +206,8 @@ format:
         let f = parse_format("x", text);
         assert_eq!(f.field("parent_comm").unwrap().offset, 8);
         assert_eq!(f.field("child_pid").unwrap().offset, 20);
+        assert!(f.field("child_pid").unwrap().signed);
+        assert!(!f.field("parent_comm").unwrap().signed);
         assert_eq!(f.field("comm").unwrap().size, 16);
     }
 }

@@ -2,14 +2,16 @@
 //! decoded values only; the decode tables give every name.
 
 pub mod json;
+pub mod json_request;
 pub mod text;
+pub mod text_request;
 
-use crate::{clock::WallClock, event::SyscallEvent};
+use crate::{clock::WallClock, event::Event};
 
 /// Output formats a user can pick with `-f`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
-    /// One strace-like line per call.
+    /// One strace-like line per call or request event.
     Text,
     /// One JSON object per line (NDJSON); see docs/events.md.
     Json,
@@ -26,10 +28,12 @@ impl Formatter {
     }
 
     /// Appends the event, with its newline, to `out`.
-    pub fn write(&self, event: &SyscallEvent, out: &mut Vec<u8>) {
-        match self.format {
-            OutputFormat::Text => text::write(event, &self.clock, out),
-            OutputFormat::Json => json::write(event, &self.clock, out),
+    pub fn write(&self, event: &Event, out: &mut Vec<u8>) {
+        match (self.format, event) {
+            (OutputFormat::Text, Event::Syscall(e)) => text::write(e, &self.clock, out),
+            (OutputFormat::Json, Event::Syscall(e)) => json::write(e, &self.clock, out),
+            (OutputFormat::Text, Event::Request(e)) => text_request::write(e, &self.clock, out),
+            (OutputFormat::Json, Event::Request(e)) => json_request::write(e, &self.clock, out),
         }
     }
 }

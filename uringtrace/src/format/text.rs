@@ -63,13 +63,13 @@ pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
 
 /// comm is chosen by the traced process: keep terminal control characters
 /// out of the output.
-fn printable(s: &str) -> String {
+pub(super) fn printable(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
 }
 
-fn strerror(errno: i32) -> String {
+pub(super) fn strerror(errno: i32) -> String {
     let text = std::io::Error::from_raw_os_error(errno).to_string();
     match text.rfind(" (os error") {
         Some(cut) => text[..cut].to_string(),

@@ -1,0 +1,138 @@
+//! The `io_uring:*` tracepoints: every request from submission to
+//! completion. Each program copies the tracepoint's record as the kernel
+//! wrote it (userspace decodes it with this kernel's format file) after two
+//! cheap in-kernel filters: the process (or the ring's owner) and `--ops`.
+
+use aya_ebpf::{
+    EbpfContext as _, helpers::bpf_probe_read_kernel_buf, macros::tracepoint,
+    programs::TracePointContext,
+};
+use uringtrace_common::{
+    counters,
+    filter::FILTER_ALL,
+    layout::OFFSET_ABSENT,
+    request::{RAW_LARGE, RAW_SMALL, REQUEST_TRACEPOINTS, TracepointRecord},
+};
+
+use crate::{
+    config,
+    emit::{current_task, header},
+    maps::{EVENTS, TRACED_RINGS, count},
+    process_filter::is_traced,
+};
+
+/// Index of `io_uring_create` in REQUEST_TRACEPOINTS.
+const CREATE: usize = 0;
+
+#[inline(always)]
+fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
+    let task = current_task();
+    let mut ring_owner = 0;
+    if !is_traced(task.tgid) {
+        // Not the traced process: still traced when the ring is one of its
+        // own and this is a kernel thread working for it.
+        let offset = config::ring_offset(tp);
+        if offset == OFFSET_ABSENT {
+            return Ok(());
+        }
+        let ring: u64 = unsafe { ctx.read_at(offset as usize)? };
+        match unsafe { TRACED_RINGS.get(ring) } {
+            Some(owner) => ring_owner = *owner,
+            None => return Ok(()),
+        }
+    }
+    if config::opcode_filter_enabled() {
+        let offset = config::opcode_offset(tp);
+        if offset != OFFSET_ABSENT {
+            let opcode: u8 = unsafe { ctx.read_at(offset as usize)? };
+            if !config::opcode_filter_keeps(opcode) {
+                return Ok(());
+            }
+        }
+    }
+    let Some(mut entry) = EVENTS.reserve::<TracepointRecord<N>>(0) else {
+        count(counters::RINGBUF_FULL);
+        return Ok(());
+    };
+    let record = entry.as_mut_ptr();
+    unsafe {
+        (*record).header = header(REQUEST_TRACEPOINTS[tp].kind, task);
+        (*record).ring_owner = ring_owner;
+        (*record)._pad = 0;
+        if bpf_probe_read_kernel_buf(ctx.as_ptr() as *const u8, &mut (*record).raw).is_err() {
+            entry.discard(0);
+            count(counters::TRACEPOINT_READ_FAILED);
+            return Ok(());
+        }
+    }
+    entry.submit(0);
+    Ok(())
+}
+
+/// io_uring_create also keeps the ring-to-owner table of the process filter
+/// up to date: a traced process's new ring is remembered, and a ring address
+/// reused by an untraced process is forgotten.
+#[tracepoint(category = "io_uring", name = "io_uring_create")]
+pub fn io_uring_create(ctx: TracePointContext) -> u32 {
+    let _ = try_create(&ctx);
+    0
+}
+
+fn try_create(ctx: &TracePointContext) -> Result<(), i32> {
+    if config::filter_mode() != FILTER_ALL {
+        let offset = config::ring_offset(CREATE);
+        if offset != OFFSET_ABSENT {
+            let task = current_task();
+            let ring: u64 = unsafe { ctx.read_at(offset as usize)? };
+            if is_traced(task.tgid) {
+                if TRACED_RINGS.insert(ring, task.tgid, 0).is_err() {
+                    count(counters::RINGS_FULL);
+                }
+            } else {
+                let _ = TRACED_RINGS.remove(ring);
+            }
+        }
+    }
+    emit::<RAW_SMALL>(ctx, CREATE)
+}
+
+macro_rules! request_program {
+    ($($name:ident $index:literal $len:ident;)+) => {$(
+        #[tracepoint]
+        pub fn $name(ctx: TracePointContext) -> u32 {
+            let _ = emit::<$len>(&ctx, $index);
+            0
+        }
+    )+};
+}
+
+// Indexes as in uringtrace_common::request::REQUEST_TRACEPOINTS (checked
+// below); the submit program attaches to io_uring_submit_req or, before 6.3,
+// io_uring_submit_sqe.
+request_program! {
+    io_uring_register 1 RAW_SMALL;
+    io_uring_submit 2 RAW_SMALL;
+    io_uring_complete 3 RAW_SMALL;
+    io_uring_req_failed 4 RAW_LARGE;
+    io_uring_cqe_overflow 5 RAW_SMALL;
+    io_uring_queue_async_work 6 RAW_SMALL;
+    io_uring_poll_arm 7 RAW_SMALL;
+    io_uring_task_add 8 RAW_SMALL;
+    io_uring_defer 9 RAW_SMALL;
+    io_uring_link 10 RAW_SMALL;
+    io_uring_fail_link 11 RAW_SMALL;
+    io_uring_cqring_wait 12 RAW_SMALL;
+    io_uring_task_work_run 13 RAW_SMALL;
+    io_uring_local_work_run 14 RAW_SMALL;
+    io_uring_short_write 15 RAW_SMALL;
+    io_uring_file_get 16 RAW_SMALL;
+}
+
+const _: () = {
+    assert!(REQUEST_TRACEPOINTS[4].raw_len == RAW_LARGE);
+    let mut i = 0;
+    while i < REQUEST_TRACEPOINTS.len() {
+        assert!(i == 4 || REQUEST_TRACEPOINTS[i].raw_len == RAW_SMALL);
+        i += 1;
+    }
+};

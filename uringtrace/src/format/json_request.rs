@@ -1,0 +1,352 @@
+//! NDJSON for request events (docs/events.md, "Request events"). The field
+//! names are the ground-truth report's: `opcode`, `user_data`, `sqe_flags`,
+//! `res`, `ring_fd`.
+
+use serde::Serialize;
+
+use crate::{
+    clock::WallClock,
+    decode::{
+        cqe_flags::{IORING_CQE_F_BUFFER, IORING_CQE_FLAGS, cqe_buffer_id},
+        errno_names::errno_name,
+        register_opcodes::IO_URING_REGISTER_OPCODES,
+        setup_flags::IO_URING_SETUP_FLAGS,
+        sqe_flags::IOSQE_FLAGS,
+        sqe_opcodes::op_name,
+    },
+    requests::event::{Completion, Match, RequestDetail, RequestEvent, RequestRef},
+};
+
+#[derive(Serialize, Default)]
+struct Line<'a> {
+    event: &'static str,
+    ts_ns: u64,
+    time: String,
+    pid: u32,
+    tid: u32,
+    comm: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ring: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ring_fd: Option<Option<i32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sqpoll: Option<Option<bool>>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    request: Option<Request>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    completion: Option<Cqe>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    other: Option<Other>,
+}
+
+#[derive(Serialize)]
+struct Request {
+    req: Option<u64>,
+    user_data: u64,
+    opcode: Option<u8>,
+    opcode_name: Option<&'static str>,
+    sqe_flags: Option<u8>,
+    sqe_flag_names: Vec<String>,
+}
+
+fn request(r: &RequestRef) -> Request {
+    Request {
+        req: r.id,
+        user_data: r.user_data,
+        opcode: r.opcode,
+        opcode_name: r.opcode.and_then(op_name),
+        sqe_flags: r.sqe_flags,
+        sqe_flag_names: r
+            .sqe_flags
+            .map(|f| IOSQE_FLAGS.names(u64::from(f)))
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(Serialize)]
+struct Cqe {
+    res: i32,
+    errno: Option<&'static str>,
+    cflags: Option<u32>,
+    cflag_names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buffer_id: Option<u16>,
+    more: bool,
+    cqes: u32,
+    latency_ns: Option<u64>,
+    path: Vec<&'static str>,
+    matched: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra1: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra2: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    lost: bool,
+}
+
+fn errno_of(res: i64) -> Option<&'static str> {
+    (-4095..0)
+        .contains(&res)
+        .then(|| errno_name((-res) as i32))
+        .flatten()
+}
+
+fn cqe(c: &Completion) -> Cqe {
+    let flags = c.cflags.unwrap_or(0);
+    let names_bits = if flags & IORING_CQE_F_BUFFER != 0 {
+        flags & 0xffff
+    } else {
+        flags
+    };
+    Cqe {
+        res: c.res,
+        errno: errno_of(i64::from(c.res)),
+        cflags: c.cflags,
+        cflag_names: c
+            .cflags
+            .map(|_| IORING_CQE_FLAGS.names(u64::from(names_bits)))
+            .unwrap_or_default(),
+        buffer_id: cqe_buffer_id(flags),
+        more: !c.terminal,
+        cqes: c.cqes,
+        latency_ns: c.latency_ns,
+        path: if c.request.is_some() {
+            c.paths.names()
+        } else {
+            Vec::new()
+        },
+        matched: match c.matched {
+            Match::Request => "req",
+            Match::UserData => "user_data",
+            Match::None => "none",
+        },
+        extra1: c.extra.map(|e| e.0),
+        extra2: c.extra.map(|e| e.1),
+        lost: c.lost,
+    }
+}
+
+/// The fields of the other kinds, each under its own names.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Other {
+    RingCreate {
+        fd: i32,
+        sq_entries: u32,
+        cq_entries: u32,
+        flags: u32,
+        flag_names: Vec<String>,
+    },
+    RingRegister {
+        opcode: u32,
+        opcode_name: Option<&'static str>,
+        nr_files: u32,
+        nr_bufs: u32,
+        ret: i64,
+        errno: Option<&'static str>,
+    },
+    Submit {
+        req_flags: u64,
+        sq_thread: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        force_nonblock: Option<bool>,
+    },
+    Failed {
+        error: i32,
+        errno: Option<&'static str>,
+        ioprio: u8,
+        off: u64,
+        addr: u64,
+        len: u32,
+        op_flags: u32,
+        buf_index: u16,
+        personality: u16,
+        file_index: u32,
+        addr3: u64,
+    },
+    Async {
+        req_flags: u64,
+        hashed: Option<bool>,
+    },
+    PollArm {
+        mask: i32,
+        events: i32,
+    },
+    TaskAdd {
+        mask: i32,
+    },
+    Link {
+        target_req: Option<u64>,
+    },
+    FailLink {
+        next_req: Option<u64>,
+    },
+    CqringWait {
+        min_events: i32,
+    },
+    TaskWorkRun {
+        count: u32,
+        loops: Option<u32>,
+    },
+    LocalWorkRun {
+        count: i32,
+        loops: u32,
+    },
+    ShortWrite {
+        fpos: u64,
+        wanted: u64,
+        got: u64,
+    },
+    FileGet {
+        fd: i32,
+    },
+}
+
+pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
+    let mut line = Line {
+        event: ev.detail.name(),
+        ts_ns: ev.task.ts_ns,
+        time: clock.rfc3339(ev.task.ts_ns),
+        pid: ev.task.pid,
+        tid: ev.task.tid,
+        comm: &ev.task.comm,
+        worker: ev.worker.map(|w| w.name()),
+        ring: ev.ring.map(|r| r.id),
+        ring_fd: ev.ring.map(|r| r.fd),
+        ..Line::default()
+    };
+    line.request = ev.detail.request().map(request);
+    match &ev.detail {
+        RequestDetail::RingCreate {
+            fd,
+            sq_entries,
+            cq_entries,
+            flags,
+        } => {
+            line.other = Some(Other::RingCreate {
+                fd: *fd,
+                sq_entries: *sq_entries,
+                cq_entries: *cq_entries,
+                flags: *flags,
+                flag_names: IO_URING_SETUP_FLAGS.names(u64::from(*flags)),
+            });
+        }
+        RequestDetail::RingRegister {
+            opcode,
+            nr_files,
+            nr_bufs,
+            ret,
+        } => {
+            line.other = Some(Other::RingRegister {
+                opcode: *opcode,
+                opcode_name: IO_URING_REGISTER_OPCODES.name(u64::from(*opcode)),
+                nr_files: *nr_files,
+                nr_bufs: *nr_bufs,
+                ret: *ret,
+                errno: errno_of(*ret),
+            });
+        }
+        RequestDetail::Submit {
+            req_flags,
+            sq_thread,
+            force_nonblock,
+            ..
+        } => {
+            line.sqpoll = ev.ring.map(|r| r.sqpoll().or(sq_thread.then_some(true)));
+            line.other = Some(Other::Submit {
+                req_flags: *req_flags,
+                sq_thread: *sq_thread,
+                force_nonblock: *force_nonblock,
+            });
+        }
+        RequestDetail::Complete(c) | RequestDetail::CqeOverflow(c) => {
+            line.completion = Some(cqe(c));
+            if line.request.is_none() {
+                // Unmatched: still say which user_data the CQE carried.
+                line.request = Some(Request {
+                    req: None,
+                    user_data: c.user_data,
+                    opcode: None,
+                    opcode_name: None,
+                    sqe_flags: None,
+                    sqe_flag_names: Vec::new(),
+                });
+            }
+        }
+        RequestDetail::Failed { sqe, error, .. } => {
+            line.other = Some(Other::Failed {
+                error: *error,
+                errno: errno_of(i64::from(*error)),
+                ioprio: sqe.ioprio,
+                off: sqe.off,
+                addr: sqe.addr,
+                len: sqe.len,
+                op_flags: sqe.op_flags,
+                buf_index: sqe.buf_index,
+                personality: sqe.personality,
+                file_index: sqe.file_index,
+                addr3: sqe.addr3,
+            });
+        }
+        RequestDetail::Async {
+            req_flags, hashed, ..
+        } => {
+            line.other = Some(Other::Async {
+                req_flags: *req_flags,
+                hashed: *hashed,
+            });
+        }
+        RequestDetail::PollArm { mask, events, .. } => {
+            line.other = Some(Other::PollArm {
+                mask: *mask,
+                events: *events,
+            });
+        }
+        RequestDetail::TaskAdd { mask, .. } => {
+            line.other = Some(Other::TaskAdd { mask: *mask });
+        }
+        RequestDetail::Defer { .. } => {}
+        RequestDetail::Link { target, .. } => {
+            line.other = Some(Other::Link {
+                target_req: target.and_then(|t| t.id),
+            });
+        }
+        RequestDetail::FailLink { next, .. } => {
+            line.other = Some(Other::FailLink {
+                next_req: next.and_then(|t| t.id),
+            });
+        }
+        RequestDetail::CqringWait { min_events } => {
+            line.other = Some(Other::CqringWait {
+                min_events: *min_events,
+            });
+        }
+        RequestDetail::TaskWorkRun { count, loops } => {
+            line.other = Some(Other::TaskWorkRun {
+                count: *count,
+                loops: *loops,
+            });
+        }
+        RequestDetail::LocalWorkRun { count, loops } => {
+            line.other = Some(Other::LocalWorkRun {
+                count: *count,
+                loops: *loops,
+            });
+        }
+        RequestDetail::ShortWrite { fpos, wanted, got } => {
+            line.other = Some(Other::ShortWrite {
+                fpos: *fpos,
+                wanted: *wanted,
+                got: *got,
+            });
+        }
+        RequestDetail::FileGet { fd, .. } => {
+            line.other = Some(Other::FileGet { fd: *fd });
+        }
+    }
+    // Serializing plain structs into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &line);
+    out.push(b'\n');
+}

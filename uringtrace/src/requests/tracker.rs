@@ -1,0 +1,605 @@
+//! Follows every request from submission to its last CQE: assigns ring and
+//! request ids, joins each event to its request by the kernel's request
+//! identity (user_data repeats; the `req` pointer is unique while the
+//! request lives), and derives latency and the path the request took.
+//!
+//! The tables are bounded: the oldest requests are evicted, and every
+//! request that leaves without a CQE is counted, so a torn-down ring or a
+//! long session cannot grow them without limit.
+
+use std::{
+    collections::{HashMap, VecDeque, hash_map::Entry},
+    rc::Rc,
+};
+
+use uringtrace_common::{
+    RecordHeader, RecordKind,
+    request::{RequestTracepoint, TracepointRecord},
+};
+
+use super::{
+    event::{
+        Completion, FailedSqe, IORING_SETUP_CQE32, Match, Paths, RequestDetail, RequestEvent,
+        RequestRef, RingRef, Worker,
+    },
+    layout::{F, RequestFormats, TracepointFields},
+};
+use crate::event::{RecordError, Task, comm};
+
+/// IORING_CQE_F_MORE: more CQEs will follow for this request.
+const CQE_F_MORE: u32 = 1 << 1;
+/// IORING_CQE_F_NOTIF: a zero-copy send's buffer notification, posted by a
+/// request of its own that was never submitted.
+const CQE_F_NOTIF: u32 = 1 << 3;
+/// IOSQE_CQE_SKIP_SUCCESS: no CQE when the request succeeds.
+const IOSQE_CQE_SKIP_SUCCESS: u8 = 1 << 6;
+/// The low byte of the kernel's REQ_F_* flags holds the SQE's IOSQE_* bits.
+const SQE_FLAGS_MASK: u64 = 0xff;
+
+/// Default bound on requests followed at once.
+pub const MAX_PENDING: usize = 1 << 18;
+/// Bound on rings remembered.
+const MAX_RINGS: usize = 1 << 16;
+
+type Key = (u64, u64);
+
+#[derive(Debug, Clone)]
+struct Pending {
+    id: u64,
+    user_data: u64,
+    opcode: Option<u8>,
+    sqe_flags: Option<u8>,
+    submit_ts: u64,
+    paths: Paths,
+    cqes: u32,
+}
+
+impl Pending {
+    fn reference(&self) -> RequestRef {
+        RequestRef {
+            id: Some(self.id),
+            user_data: self.user_data,
+            opcode: self.opcode,
+            sqe_flags: self.sqe_flags,
+        }
+    }
+}
+
+/// How requests left the tracker other than by a terminal CQE.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// Evicted to keep the table bounded.
+    pub evicted: u64,
+    /// Ended without a CQE because of IOSQE_CQE_SKIP_SUCCESS (seen when the
+    /// kernel reused the request).
+    pub skipped_cqe: u64,
+    /// Reused by the kernel without a terminal CQE traced.
+    pub vanished: u64,
+    /// In flight when their ring's address was given to a new ring.
+    pub ring_gone: u64,
+    /// CQEs with no submission seen.
+    pub unmatched: u64,
+}
+
+pub struct Tracker {
+    formats: Rc<RequestFormats>,
+    rings: HashMap<u64, RingRef>,
+    next_ring: u32,
+    pending: HashMap<Key, Pending>,
+    /// (ring, user_data) -> requests in submission order, for CQEs posted
+    /// without a request pointer. Entries of finished requests are dropped
+    /// lazily.
+    by_user_data: HashMap<Key, VecDeque<(u64, u64)>>,
+    /// Submission order, for eviction; stale entries dropped lazily.
+    order: VecDeque<(Key, u64)>,
+    next_id: u64,
+    max_pending: usize,
+    pub stats: TrackerStats,
+}
+
+impl Tracker {
+    pub fn new(formats: RequestFormats, max_pending: usize) -> Self {
+        Self {
+            formats: Rc::new(formats),
+            rings: HashMap::new(),
+            next_ring: 1,
+            pending: HashMap::new(),
+            by_user_data: HashMap::new(),
+            order: VecDeque::new(),
+            next_id: 1,
+            max_pending: max_pending.max(1),
+            stats: TrackerStats::default(),
+        }
+    }
+
+    /// Requests submitted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Decodes one io_uring tracepoint record and updates the tables.
+    pub fn process(
+        &mut self,
+        header: &RecordHeader,
+        kind: RecordKind,
+        bytes: &[u8],
+    ) -> Result<RequestEvent, RecordError> {
+        let tp = RequestTracepoint::by_kind(kind).ok_or(RecordError::Kind(header.kind))?;
+        let (ring_owner, raw) = raw_part(tp, header.kind, bytes)?;
+        let formats = Rc::clone(&self.formats);
+        // The format is known for every tracepoint we attached.
+        let Some(fields) = formats.get(tp) else {
+            return Err(RecordError::Kind(header.kind));
+        };
+        let comm = comm(&header.comm);
+        let worker = Worker::from_comm(&comm);
+        let ring_ptr = (kind != RecordKind::TaskWorkRun)
+            .then(|| fields.get(raw, F::Ctx))
+            .flatten();
+        let ts = header.ts_ns;
+        let detail = self.detail(kind, fields, raw, ring_ptr, ts);
+        let mut pid = if ring_owner != 0 {
+            ring_owner
+        } else {
+            header.pid
+        };
+        if kind == RecordKind::RingCreate
+            && let Some(r) = ring_ptr.and_then(|p| self.rings.get_mut(&p))
+        {
+            r.owner = Some(pid);
+        }
+        let ring = ring_ptr.map(|p| self.ring(p));
+        // Before 5.12 io-wq and SQPOLL ran on kernel threads of their own:
+        // the request still belongs to the ring's owner.
+        if worker.is_some()
+            && let Some(owner) = ring.and_then(|r| r.owner)
+        {
+            pid = owner;
+        }
+        Ok(RequestEvent {
+            task: Task {
+                ts_ns: ts,
+                pid,
+                tid: header.tid,
+                comm,
+            },
+            worker,
+            ring,
+            detail,
+        })
+    }
+
+    fn ring(&mut self, ptr: u64) -> RingRef {
+        if let Some(r) = self.rings.get(&ptr) {
+            return *r;
+        }
+        let r = RingRef {
+            id: self.take_ring_id(),
+            fd: None,
+            owner: None,
+            setup_flags: None,
+        };
+        self.insert_ring(ptr, r);
+        r
+    }
+
+    fn take_ring_id(&mut self) -> u32 {
+        let id = self.next_ring;
+        self.next_ring = self.next_ring.wrapping_add(1);
+        id
+    }
+
+    fn insert_ring(&mut self, ptr: u64, ring: RingRef) {
+        if self.rings.len() >= MAX_RINGS && !self.rings.contains_key(&ptr) {
+            // Rare (tens of thousands of live rings): forget the oldest.
+            if let Some(oldest) = self.rings.iter().min_by_key(|(_, r)| r.id).map(|(p, _)| *p) {
+                self.rings.remove(&oldest);
+            }
+        }
+        self.rings.insert(ptr, ring);
+    }
+
+    fn detail(
+        &mut self,
+        kind: RecordKind,
+        f: &TracepointFields,
+        raw: &[u8],
+        ring: Option<u64>,
+        ts: u64,
+    ) -> RequestDetail {
+        let ring = ring.unwrap_or(0);
+        let u = |field| f.u64(raw, field);
+        let i32_of = |field| f.u64(raw, field) as i32;
+        match kind {
+            RecordKind::RingCreate => {
+                let fd = i32_of(F::Fd);
+                let flags = u(F::Flags) as u32;
+                self.ring_created(ring, fd, flags);
+                RequestDetail::RingCreate {
+                    fd,
+                    sq_entries: u(F::SqEntries) as u32,
+                    cq_entries: u(F::CqEntries) as u32,
+                    flags,
+                }
+            }
+            RecordKind::RingRegister => RequestDetail::RingRegister {
+                opcode: u(F::Opcode) as u32,
+                nr_files: u(F::NrFiles) as u32,
+                nr_bufs: u(F::NrBufs) as u32,
+                ret: u(F::Ret) as i64,
+            },
+            RecordKind::Submit => {
+                let req_flags = u(F::Flags);
+                let request = self.submitted(
+                    ring,
+                    f.get(raw, F::Req),
+                    u(F::UserData),
+                    Some(u(F::Opcode) as u8),
+                    Some((req_flags & SQE_FLAGS_MASK) as u8),
+                    ts,
+                );
+                RequestDetail::Submit {
+                    request,
+                    req_flags,
+                    sq_thread: u(F::SqThread) != 0,
+                    force_nonblock: f.get(raw, F::ForceNonblock).map(|v| v != 0),
+                }
+            }
+            RecordKind::ReqFailed => {
+                let sqe = FailedSqe {
+                    opcode: u(F::Opcode) as u8,
+                    flags: u(F::Flags) as u8,
+                    ioprio: u(F::Ioprio) as u8,
+                    off: u(F::Off),
+                    addr: u(F::Addr),
+                    len: u(F::Len) as u32,
+                    op_flags: u(F::OpFlags) as u32,
+                    buf_index: u(F::BufIndex) as u16,
+                    personality: u(F::Personality) as u16,
+                    file_index: u(F::FileIndex) as u32,
+                    addr3: u(F::Addr3),
+                };
+                // It never reaches submit_req, but its CQE (with the error)
+                // still comes: it is tracked like a submission.
+                let request = self.submitted(
+                    ring,
+                    f.get(raw, F::Req),
+                    u(F::UserData),
+                    Some(sqe.opcode),
+                    Some(sqe.flags),
+                    ts,
+                );
+                RequestDetail::Failed {
+                    request,
+                    sqe,
+                    error: i32_of(F::Error),
+                }
+            }
+            RecordKind::Complete => {
+                let cflags = f.get(raw, F::Cflags).map(|v| v as u32);
+                let extra = self.extra_words(ring, f, raw);
+                RequestDetail::Complete(self.completed(
+                    ring,
+                    f.get(raw, F::Req).filter(|&r| r != 0),
+                    u(F::UserData),
+                    i32_of(F::Res),
+                    cflags,
+                    extra,
+                    false,
+                    ts,
+                ))
+            }
+            RecordKind::CqeOverflow => {
+                let cflags = f.get(raw, F::Cflags).map(|v| v as u32);
+                let lost = f.get(raw, F::Ocqe) == Some(0);
+                RequestDetail::CqeOverflow(self.completed(
+                    ring,
+                    None,
+                    u(F::UserData),
+                    i32_of(F::Res),
+                    cflags,
+                    None,
+                    lost,
+                    ts,
+                ))
+            }
+            RecordKind::QueueAsyncWork => RequestDetail::Async {
+                request: self.on_path(ring, f, raw, Paths::ASYNC),
+                req_flags: u(F::Flags),
+                hashed: f.get(raw, F::Rw).map(|v| v != 0),
+            },
+            RecordKind::PollArm => RequestDetail::PollArm {
+                request: self.on_path(ring, f, raw, Paths::POLL),
+                mask: i32_of(F::Mask),
+                events: i32_of(F::Events),
+            },
+            RecordKind::TaskAdd => RequestDetail::TaskAdd {
+                request: self.on_path(ring, f, raw, Paths::TASK_WORK),
+                mask: i32_of(F::Mask),
+            },
+            RecordKind::Defer => RequestDetail::Defer {
+                request: self.on_path(ring, f, raw, Paths::DEFERRED),
+            },
+            RecordKind::FileGet => RequestDetail::FileGet {
+                request: self.on_path(ring, f, raw, Paths::default()),
+                fd: i32_of(F::Fd),
+            },
+            RecordKind::Link => {
+                let request = self.on_path(ring, f, raw, Paths::LINKED);
+                let target = f
+                    .get(raw, F::TargetReq)
+                    .and_then(|t| self.pending.get_mut(&(ring, t)))
+                    .map(|p| {
+                        p.paths.insert(Paths::LINKED);
+                        p.reference()
+                    });
+                RequestDetail::Link { request, target }
+            }
+            RecordKind::FailLink => {
+                let request = self.on_path(ring, f, raw, Paths::default());
+                let next = f
+                    .get(raw, F::Link)
+                    .and_then(|l| self.pending.get(&(ring, l)))
+                    .map(Pending::reference);
+                RequestDetail::FailLink { request, next }
+            }
+            RecordKind::CqringWait => RequestDetail::CqringWait {
+                min_events: i32_of(F::MinEvents),
+            },
+            RecordKind::TaskWorkRun => RequestDetail::TaskWorkRun {
+                count: u(F::Count) as u32,
+                loops: f.get(raw, F::Loops).map(|v| v as u32),
+            },
+            RecordKind::LocalWorkRun => RequestDetail::LocalWorkRun {
+                count: i32_of(F::Count),
+                loops: u(F::Loops) as u32,
+            },
+            RecordKind::ShortWrite => RequestDetail::ShortWrite {
+                fpos: u(F::Fpos),
+                wanted: u(F::Wanted),
+                got: u(F::Got),
+            },
+            RecordKind::Setup | RecordKind::Enter | RecordKind::Register => {
+                unreachable!("system call records are not routed here")
+            }
+        }
+    }
+
+    fn ring_created(&mut self, ptr: u64, fd: i32, flags: u32) {
+        // A new ring at an old ring's address: the old one is gone, and so
+        // are its requests.
+        let before = self.pending.len();
+        self.pending.retain(|(r, _), _| *r != ptr);
+        self.stats.ring_gone += (before - self.pending.len()) as u64;
+        self.by_user_data.retain(|(r, _), _| *r != ptr);
+        let ring = RingRef {
+            id: self.take_ring_id(),
+            fd: Some(fd),
+            owner: None,
+            setup_flags: Some(flags),
+        };
+        self.insert_ring(ptr, ring);
+    }
+
+    fn extra_words(&self, ring: u64, f: &TracepointFields, raw: &[u8]) -> Option<(u64, u64)> {
+        let big = self
+            .rings
+            .get(&ring)
+            .and_then(|r| r.setup_flags)
+            .map(|flags| flags & IORING_SETUP_CQE32 != 0);
+        let (e1, e2) = (f.get(raw, F::Extra1)?, f.get(raw, F::Extra2)?);
+        // Unknown ring setup: show them only when they carry something.
+        match big {
+            Some(true) => Some((e1, e2)),
+            Some(false) => None,
+            None => (e1 != 0 || e2 != 0).then_some((e1, e2)),
+        }
+    }
+
+    fn submitted(
+        &mut self,
+        ring: u64,
+        req: Option<u64>,
+        user_data: u64,
+        opcode: Option<u8>,
+        sqe_flags: Option<u8>,
+        ts: u64,
+    ) -> RequestRef {
+        let id = self.next_id;
+        self.next_id += 1;
+        // Kernels before 5.13 give no request pointer: a key of our own,
+        // and the CQEs are matched by user_data.
+        let key = (ring, req.unwrap_or(id));
+        let pending = Pending {
+            id,
+            user_data,
+            opcode,
+            sqe_flags,
+            submit_ts: ts,
+            paths: Paths::default(),
+            cqes: 0,
+        };
+        let reference = pending.reference();
+        if let Some(old) = self.pending.insert(key, pending) {
+            // The kernel reused the request, so the old one ended unseen.
+            if old
+                .sqe_flags
+                .is_some_and(|f| f & IOSQE_CQE_SKIP_SUCCESS != 0)
+            {
+                self.stats.skipped_cqe += 1;
+            } else {
+                self.stats.vanished += 1;
+            }
+            self.forget_user_data(ring, old.user_data, old.id);
+        }
+        let slot = self.by_user_data.entry((ring, user_data)).or_default();
+        slot.push_back((key.1, id));
+        if slot.len() > 64 {
+            let pending = &self.pending;
+            slot.retain(|(req, id)| is_live(pending, (ring, *req), *id));
+        }
+        self.order.push_back((key, id));
+        self.bound();
+        reference
+    }
+
+    /// Keeps the table within `max_pending`, evicting the oldest requests.
+    fn bound(&mut self) {
+        while self.pending.len() > self.max_pending {
+            let Some((key, id)) = self.order.pop_front() else {
+                break;
+            };
+            if is_live(&self.pending, key, id)
+                && let Some(old) = self.pending.remove(&key)
+            {
+                self.stats.evicted += 1;
+                self.forget_user_data(key.0, old.user_data, old.id);
+            }
+        }
+        if self.order.len() > 2 * self.pending.len() + 1024 {
+            let pending = &self.pending;
+            self.order.retain(|(key, id)| is_live(pending, *key, *id));
+        }
+    }
+
+    fn forget_user_data(&mut self, ring: u64, user_data: u64, id: u64) {
+        if let Entry::Occupied(mut slot) = self.by_user_data.entry((ring, user_data)) {
+            let queue = slot.get_mut();
+            queue.retain(|(_, i)| *i != id);
+            while let Some(&(req, i)) = queue.front() {
+                if is_live(&self.pending, (ring, req), i) {
+                    break;
+                }
+                queue.pop_front();
+            }
+            if queue.is_empty() {
+                slot.remove();
+            }
+        }
+    }
+
+    /// The oldest live request of `ring` with `user_data`.
+    fn by_user_data(&self, ring: u64, user_data: u64) -> Option<Key> {
+        self.by_user_data
+            .get(&(ring, user_data))?
+            .iter()
+            .find(|(req, id)| is_live(&self.pending, (ring, *req), *id))
+            .map(|(req, _)| (ring, *req))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn completed(
+        &mut self,
+        ring: u64,
+        req: Option<u64>,
+        user_data: u64,
+        res: i32,
+        cflags: Option<u32>,
+        extra: Option<(u64, u64)>,
+        lost: bool,
+        ts: u64,
+    ) -> Completion {
+        let flags = cflags.unwrap_or(0);
+        let terminal = flags & CQE_F_MORE == 0;
+        let by_req = req
+            .map(|r| (ring, r))
+            .filter(|k| self.pending.contains_key(k));
+        let (key, matched) = match by_req {
+            Some(k) => (Some(k), Match::Request),
+            // Multishot and overflowed CQEs come without a request; a
+            // zero-copy notification comes from a request never submitted.
+            None if req.is_none() || flags & CQE_F_NOTIF != 0 => {
+                match self.by_user_data(ring, user_data) {
+                    Some(k) => (Some(k), Match::UserData),
+                    None => (None, Match::None),
+                }
+            }
+            None => (None, Match::None),
+        };
+        let Some(key) = key else {
+            self.stats.unmatched += 1;
+            return Completion {
+                request: None,
+                matched,
+                user_data,
+                res,
+                cflags,
+                extra,
+                lost,
+                terminal,
+                cqes: 1,
+                latency_ns: None,
+                paths: Paths::default(),
+            };
+        };
+        let p = self.pending.get_mut(&key).expect("looked up above");
+        p.cqes += 1;
+        let completion = Completion {
+            request: Some(p.reference()),
+            matched,
+            user_data,
+            res,
+            cflags,
+            extra,
+            lost,
+            terminal,
+            cqes: p.cqes,
+            latency_ns: Some(ts.saturating_sub(p.submit_ts)),
+            paths: p.paths,
+        };
+        if terminal && let Some(old) = self.pending.remove(&key) {
+            self.forget_user_data(ring, old.user_data, old.id);
+        }
+        completion
+    }
+
+    /// The request an intermediate event is about, marking the path it
+    /// took.
+    fn on_path(&mut self, ring: u64, f: &TracepointFields, raw: &[u8], path: Paths) -> RequestRef {
+        let user_data = f.u64(raw, F::UserData);
+        let opcode = f.get(raw, F::Opcode).map(|v| v as u8);
+        let found = match f.get(raw, F::Req) {
+            Some(req) => self.pending.get_mut(&(ring, req)),
+            None => match self.by_user_data(ring, user_data) {
+                Some(key) => self.pending.get_mut(&key),
+                None => None,
+            },
+        };
+        match found {
+            Some(p) => {
+                p.paths.insert(path);
+                p.reference()
+            }
+            None => RequestRef {
+                id: None,
+                user_data,
+                opcode,
+                sqe_flags: None,
+            },
+        }
+    }
+}
+
+fn is_live(pending: &HashMap<Key, Pending>, key: Key, id: u64) -> bool {
+    pending.get(&key).is_some_and(|p| p.id == id)
+}
+
+/// The owner field and the raw tracepoint bytes of a record, in place.
+fn raw_part<'a>(
+    tp: &RequestTracepoint,
+    kind: u16,
+    bytes: &'a [u8],
+) -> Result<(u32, &'a [u8]), RecordError> {
+    const OWNER: usize = std::mem::offset_of!(TracepointRecord<0>, ring_owner);
+    const RAW: usize = std::mem::offset_of!(TracepointRecord<0>, raw);
+    let need = RAW + tp.raw_len;
+    let (Some(owner), Some(raw)) = (bytes.get(OWNER..OWNER + 4), bytes.get(RAW..need)) else {
+        return Err(RecordError::Size {
+            kind,
+            need,
+            got: bytes.len(),
+        });
+    };
+    let owner = u32::from_le_bytes(owner.try_into().expect("4 bytes"));
+    Ok((owner, raw))
+}
