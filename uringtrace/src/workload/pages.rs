@@ -47,16 +47,36 @@ impl Pages {
         self.ptr.wrapping_add(offset) as u64
     }
 
-    /// Stores `value` at `offset`.
-    pub fn write<T: Copy>(&mut self, offset: usize, value: T) -> anyhow::Result<()> {
+    /// The `len` bytes at `offset`, as last written by us or the kernel.
+    pub fn bytes(&self, offset: usize, len: usize) -> anyhow::Result<&[u8]> {
+        self.check_range(offset, len)?;
+        // SAFETY: in bounds (checked above), and the mapping is ours and
+        // readable; the kernel writes it only while a request the caller
+        // has reaped was in flight.
+        Ok(unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) })
+    }
+
+    /// Copies `data` to `offset`.
+    pub fn write_bytes(&mut self, offset: usize, data: &[u8]) -> anyhow::Result<()> {
+        self.check_range(offset, data.len())?;
+        // SAFETY: in bounds (checked above), and the mapping is ours and
+        // writable.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset), data.len()) };
+        Ok(())
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> anyhow::Result<()> {
         ensure!(
-            offset
-                .checked_add(size_of::<T>())
-                .is_some_and(|end| end <= self.len),
-            "write of {} bytes at {offset} past {} bytes",
-            size_of::<T>(),
+            offset.checked_add(len).is_some_and(|end| end <= self.len),
+            "{len} bytes at {offset} past {} bytes",
             self.len
         );
+        Ok(())
+    }
+
+    /// Stores `value` at `offset`.
+    pub fn write<T: Copy>(&mut self, offset: usize, value: T) -> anyhow::Result<()> {
+        self.check_range(offset, size_of::<T>())?;
         ensure!(
             offset.is_multiple_of(align_of::<T>()),
             "misaligned write at {offset}"

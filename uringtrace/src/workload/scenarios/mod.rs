@@ -4,14 +4,20 @@
 
 mod enter;
 mod failures;
+mod fds;
 mod register;
 mod requests_chain;
+mod requests_file;
 mod requests_nop;
 mod setup;
 
 use anyhow::Context as _;
 
-use super::{abi::IoUringParams, ctx::Ctx, ring::Ring};
+use super::{
+    abi::{IORING_ENTER_GETEVENTS, IoUringParams},
+    ctx::{Ctx, Enter, Request},
+    ring::Ring,
+};
 
 pub struct Scenario {
     /// Kebab-case name, as given on the command line.
@@ -135,6 +141,18 @@ pub const SCENARIOS: &[Scenario] = &[
         in_tour: true,
     },
     Scenario {
+        name: "file-io",
+        about: "WRITE, READ, WRITEV, READV, WRITE_FIXED, READ_FIXED (REGISTER_BUFFERS), READ of a fixed file",
+        run: requests_file::file_io,
+        in_tour: true,
+    },
+    Scenario {
+        name: "async-forced",
+        about: "IOSQE_ASYNC on a NOP, a WRITE and a READ linked after it: all through io-wq",
+        run: requests_file::async_forced,
+        in_tour: true,
+    },
+    Scenario {
         name: "tour",
         about: "every scenario above, in this order",
         run: tour,
@@ -164,4 +182,28 @@ fn tour(ctx: &mut Ctx) -> anyhow::Result<()> {
 /// The ring most scenarios need: 8 entries, no flags.
 fn basic_ring(ctx: &mut Ctx) -> anyhow::Result<Ring> {
     ctx.ring(8, IoUringParams::default(), "8-entry ring, no flags")
+}
+
+/// Queues `requests`, submits them in one enter that waits for every CQE
+/// they are to post, and reaps those.
+///
+/// # Safety
+/// As for [`Ctx::queue`].
+unsafe fn submit_and_reap(
+    ctx: &mut Ctx,
+    ring: &mut Ring,
+    requests: Vec<Request<'_>>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let count = requests.len() as u32;
+    let cqes = requests.iter().map(|r| r.want.cqes()).sum();
+    // SAFETY: the caller vouches for what the SQEs point to.
+    unsafe { ctx.queue(ring, requests) }?;
+    ctx.enter(
+        Enter::new(ring.fd(), count, cqes as u32, IORING_ENTER_GETEVENTS),
+        &format!("submit and wait for {what}"),
+    )?
+    .expect(i64::from(count))?;
+    ctx.reap(ring, cqes)?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, ensure};
 
-use super::basic_ring;
+use super::{basic_ring, fds::pipe};
 use crate::workload::{
     abi::{
         IO_URING_OP_SUPPORTED, IORING_ENTER_GETEVENTS, IORING_OP_NOP, IORING_REGISTER_BUFFERS,
@@ -80,16 +80,6 @@ pub fn files(ctx: &mut Ctx) -> anyhow::Result<()> {
     unsafe { ctx.register(fd, IORING_UNREGISTER_FILES, 0, 0, "unregister the files") }?
         .expect(0)?;
     Ok(())
-}
-
-fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two fds pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        bail!("pipe2: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 returned two new fds we own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 pub fn eventfd(ctx: &mut Ctx) -> anyhow::Result<()> {

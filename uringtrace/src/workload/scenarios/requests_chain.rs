@@ -5,12 +5,11 @@
 
 use io_uring::{opcode, squeue::Flags, types::Fd};
 
-use super::basic_ring;
+use super::{basic_ring, submit_and_reap};
 use crate::workload::{
-    abi::{IORING_ENTER_GETEVENTS, SQE_FLAG_UNDEFINED, SQE_OPCODE_UNDEFINED},
-    ctx::{Ctx, Enter, Request},
+    abi::{SQE_FLAG_UNDEFINED, SQE_OPCODE_UNDEFINED},
+    ctx::{Ctx, Request},
     requests::{Want, with_opcode},
-    ring::Ring,
 };
 
 /// Never an open fd.
@@ -149,29 +148,5 @@ pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
         "unknown opcode 200, fails at init (-EINVAL)",
     )];
     unsafe { submit_and_reap(ctx, &mut ring, unknown, "an SQE with opcode 200") }?;
-    Ok(())
-}
-
-/// Queues `requests`, submits them in one enter that waits for every CQE
-/// they are to post, and reaps those.
-///
-/// # Safety
-/// As for [`Ctx::queue`].
-pub unsafe fn submit_and_reap(
-    ctx: &mut Ctx,
-    ring: &mut Ring,
-    requests: Vec<Request<'_>>,
-    what: &str,
-) -> anyhow::Result<()> {
-    let count = requests.len() as u32;
-    let cqes = requests.iter().map(|r| r.want.cqes()).sum();
-    // SAFETY: the caller vouches for what the SQEs point to.
-    unsafe { ctx.queue(ring, requests) }?;
-    ctx.enter(
-        Enter::new(ring.fd(), count, cqes as u32, IORING_ENTER_GETEVENTS),
-        &format!("submit and wait for {what}"),
-    )?
-    .expect(i64::from(count))?;
-    ctx.reap(ring, cqes)?;
     Ok(())
 }
