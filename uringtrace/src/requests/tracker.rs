@@ -40,6 +40,9 @@ const SQE_FLAGS_MASK: u64 = 0xff;
 pub const MAX_PENDING: usize = 1 << 18;
 /// Bound on rings remembered.
 const MAX_RINGS: usize = 1 << 16;
+/// Finished requests remembered for the events that follow their last CQE
+/// (a broken chain's fail_link comes after the failed request's CQE).
+const RECENT: usize = 1024;
 
 type Key = (u64, u64);
 
@@ -92,6 +95,8 @@ pub struct Tracker {
     by_user_data: HashMap<Key, VecDeque<(u64, u64)>>,
     /// Submission order, for eviction; stale entries dropped lazily.
     order: VecDeque<(Key, u64)>,
+    recent: HashMap<Key, RequestRef>,
+    recent_order: VecDeque<(Key, Option<u64>)>,
     next_id: u64,
     max_pending: usize,
     pub stats: TrackerStats,
@@ -106,6 +111,8 @@ impl Tracker {
             pending: HashMap::new(),
             by_user_data: HashMap::new(),
             order: VecDeque::new(),
+            recent: HashMap::new(),
+            recent_order: VecDeque::new(),
             next_id: 1,
             max_pending: max_pending.max(1),
             stats: TrackerStats::default(),
@@ -328,19 +335,14 @@ impl Tracker {
                 let request = self.on_path(ring, f, raw, Paths::LINKED);
                 let target = f
                     .get(raw, F::TargetReq)
-                    .and_then(|t| self.pending.get_mut(&(ring, t)))
-                    .map(|p| {
-                        p.paths.insert(Paths::LINKED);
-                        p.reference()
-                    });
+                    .and_then(|t| self.known((ring, t), Paths::LINKED));
                 RequestDetail::Link { request, target }
             }
             RecordKind::FailLink => {
                 let request = self.on_path(ring, f, raw, Paths::default());
                 let next = f
                     .get(raw, F::Link)
-                    .and_then(|l| self.pending.get(&(ring, l)))
-                    .map(Pending::reference);
+                    .and_then(|l| self.known((ring, l), Paths::default()));
                 RequestDetail::FailLink { request, next }
             }
             RecordKind::CqringWait => RequestDetail::CqringWait {
@@ -420,6 +422,7 @@ impl Tracker {
             cqes: 0,
         };
         let reference = pending.reference();
+        self.recent.remove(&key);
         if let Some(old) = self.pending.insert(key, pending) {
             // The kernel reused the request, so the old one ended unseen.
             if old
@@ -441,6 +444,26 @@ impl Tracker {
         self.order.push_back((key, id));
         self.bound();
         reference
+    }
+
+    fn remember(&mut self, key: Key, r: RequestRef) {
+        if self.recent_order.len() >= RECENT
+            && let Some((old, id)) = self.recent_order.pop_front()
+            && self.recent.get(&old).is_some_and(|r| r.id == id)
+        {
+            self.recent.remove(&old);
+        }
+        self.recent_order.push_back((key, r.id));
+        self.recent.insert(key, r);
+    }
+
+    /// A live request, or one that just finished.
+    fn known(&mut self, key: Key, path: Paths) -> Option<RequestRef> {
+        if let Some(p) = self.pending.get_mut(&key) {
+            p.paths.insert(path);
+            return Some(p.reference());
+        }
+        self.recent.get(&key).copied()
     }
 
     /// Keeps the table within `max_pending`, evicting the oldest requests.
@@ -549,6 +572,7 @@ impl Tracker {
         };
         if terminal && let Some(old) = self.pending.remove(&key) {
             self.forget_user_data(ring, old.user_data, old.id);
+            self.remember(key, old.reference());
         }
         completion
     }
@@ -558,18 +582,12 @@ impl Tracker {
     fn on_path(&mut self, ring: u64, f: &TracepointFields, raw: &[u8], path: Paths) -> RequestRef {
         let user_data = f.u64(raw, F::UserData);
         let opcode = f.get(raw, F::Opcode).map(|v| v as u8);
-        let found = match f.get(raw, F::Req) {
-            Some(req) => self.pending.get_mut(&(ring, req)),
-            None => match self.by_user_data(ring, user_data) {
-                Some(key) => self.pending.get_mut(&key),
-                None => None,
-            },
+        let key = match f.get(raw, F::Req) {
+            Some(req) => Some((ring, req)),
+            None => self.by_user_data(ring, user_data),
         };
-        match found {
-            Some(p) => {
-                p.paths.insert(path);
-                p.reference()
-            }
+        match key.and_then(|k| self.known(k, path)) {
+            Some(r) => r,
             None => RequestRef {
                 id: None,
                 user_data,
