@@ -82,6 +82,7 @@ pub const SQE_FLAG_UNDEFINED: u8 = 1 << 7;
 // io_uring_cqe.flags.
 pub const IORING_CQE_F_BUFFER: u32 = 1 << 0;
 pub const IORING_CQE_F_MORE: u32 = 1 << 1;
+pub const IORING_CQE_F_SOCK_NONEMPTY: u32 = 1 << 2;
 /// With F_BUFFER, the buffer id sits in the upper 16 bits.
 pub const IORING_CQE_BUFFER_SHIFT: u32 = 16;
 

@@ -8,7 +8,10 @@ mod fds;
 mod register;
 mod requests_chain;
 mod requests_file;
+mod requests_net;
 mod requests_nop;
+mod requests_poll;
+mod requests_timeout;
 mod setup;
 
 use anyhow::Context as _;
@@ -153,6 +156,30 @@ pub const SCENARIOS: &[Scenario] = &[
         in_tour: true,
     },
     Scenario {
+        name: "timeouts",
+        about: "TIMEOUT expiring, completed by count, removed; LINK_TIMEOUT firing on a READ, and cancelled",
+        run: requests_timeout::timeouts,
+        in_tour: true,
+    },
+    Scenario {
+        name: "poll-pipe",
+        about: "POLL_ADD on a pipe: armed then fired by a write(2), and ready at submission",
+        run: requests_poll::poll_pipe,
+        in_tour: true,
+    },
+    Scenario {
+        name: "net-loopback",
+        about: "TCP on 127.0.0.1: ACCEPT, CONNECT, SEND, RECV, SHUTDOWN with a linked RECV (EOF), CLOSE",
+        run: requests_net::net_loopback,
+        in_tour: true,
+    },
+    Scenario {
+        name: "multishot-recv",
+        about: "RECV multishot into a PBUF_RING: 3 messages then EOF, 2 messages then ASYNC_CANCEL",
+        run: requests_net::multishot_recv,
+        in_tour: true,
+    },
+    Scenario {
         name: "tour",
         about: "every scenario above, in this order",
         run: tour,
@@ -199,6 +226,18 @@ unsafe fn submit_and_reap(
     let cqes = requests.iter().map(|r| r.want.cqes()).sum();
     // SAFETY: the caller vouches for what the SQEs point to.
     unsafe { ctx.queue(ring, requests) }?;
+    submit_and_wait(ctx, ring, count, cqes, what)
+}
+
+/// Submits the `count` SQEs queued on `ring` in one enter that waits for
+/// `cqes` completions, and reaps exactly those.
+fn submit_and_wait(
+    ctx: &mut Ctx,
+    ring: &mut Ring,
+    count: u32,
+    cqes: usize,
+    what: &str,
+) -> anyhow::Result<()> {
     ctx.enter(
         Enter::new(ring.fd(), count, cqes as u32, IORING_ENTER_GETEVENTS),
         &format!("submit and wait for {what}"),
