@@ -10,7 +10,9 @@ mod requests_chain;
 mod requests_file;
 mod requests_net;
 mod requests_nop;
+mod requests_overflow;
 mod requests_poll;
+mod requests_sqpoll;
 mod requests_timeout;
 mod setup;
 
@@ -177,6 +179,18 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "multishot-recv",
         about: "RECV multishot into a PBUF_RING: 3 messages then EOF, 2 messages then ASYNC_CANCEL",
         run: requests_net::multishot_recv,
+        in_tour: true,
+    },
+    Scenario {
+        name: "sqpoll-requests",
+        about: "SQPOLL ring: 2 NOPs and a pipe READ submitted by the SQ thread, reaped without a syscall",
+        run: requests_sqpoll::sqpoll_requests,
+        in_tour: true,
+    },
+    Scenario {
+        name: "cq-overflow",
+        about: "8 NOPs into a 4-entry CQ: the last 4 overflow, flushed by a GETEVENTS enter",
+        run: requests_overflow::cq_overflow,
         in_tour: true,
     },
     Scenario {
