@@ -1,6 +1,8 @@
 //! What a scenario works with: every io_uring system call goes through
 //! [`Ctx`], which makes it, records it in the ground truth, and hands back
-//! the result for the scenario to check against what it expected.
+//! the result for the scenario to check against what it expected. So does
+//! every request: [`Ctx::queue`] puts it in the ring with what it must
+//! complete with, and [`Ctx::reap`] checks its CQEs and reports it.
 
 use std::{
     os::fd::{FromRawFd as _, IntoRawFd as _, OwnedFd},
@@ -259,8 +261,8 @@ impl Ctx {
     }
 
     /// Like [`Ctx::reap`], but waits up to `timeout` for the `n`
-    /// completions by watching the CQ (for SQPOLL rings, where nothing else
-    /// has to wait).
+    /// completions by watching the CQ, for SQPOLL rings, where an enter
+    /// just to wait would be a call the scenario does not otherwise make.
     pub fn poll_reap(
         &mut self,
         ring: &mut Ring,

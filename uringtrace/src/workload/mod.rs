@@ -1,6 +1,7 @@
 //! The built-in io_uring workload engine: scenarios that make io_uring
 //! system calls with every argument form the tracer must decode, valid and
-//! invalid, and write the ground truth of what they did (see [`report`]).
+//! invalid, and requests of every kind it must follow, and write the ground
+//! truth of what they did (see [`report`]).
 //!
 //! Every io_uring_setup, io_uring_enter and io_uring_register goes through
 //! [`ctx::Ctx`], which makes the raw system call itself: a library's

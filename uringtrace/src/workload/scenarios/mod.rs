@@ -1,6 +1,7 @@
 //! The registry of scenarios. Each is a short, deterministic sequence of
-//! io_uring system calls: the same calls, in the same order, on every run,
-//! each with its expected result checked.
+//! io_uring system calls and requests: the same calls, in the same order,
+//! and the same requests with the same outcomes, on every run, each with
+//! its expected result checked.
 
 mod enter;
 mod failures;

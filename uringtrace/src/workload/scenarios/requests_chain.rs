@@ -17,8 +17,8 @@ const BAD_FD: i32 = -1;
 
 pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
     let mut ring = basic_ring(ctx)?;
-    // The READs below fail before touching it, but the kernel still checks
-    // at prep that it is a real buffer.
+    // The READs below fail on their fd before touching it; a real buffer
+    // keeps the fd the only thing wrong with them.
     let mut buf = [0u8; 16];
     let buf_ptr = buf.as_mut_ptr();
     let bad_read = || opcode::Read::new(Fd(BAD_FD), buf_ptr, buf.len() as u32).build();
@@ -41,7 +41,8 @@ pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
             "link: NOP after the broken link, cancelled (-ECANCELED)",
         ),
     ];
-    // SAFETY (each submit_and_reap): the READs' buffer outlives the ring.
+    // SAFETY (each submit_and_reap): the READs' buffer lives until their
+    // requests are reaped, within the call.
     unsafe {
         submit_and_reap(
             ctx,

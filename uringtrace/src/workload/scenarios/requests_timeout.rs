@@ -16,8 +16,8 @@ use crate::workload::{
 };
 
 pub fn timeouts(ctx: &mut Ctx) -> anyhow::Result<()> {
-    // Short enough to keep the scenario quick; the long one never runs out
-    // (the scenario would fail on its -ETIME).
+    // The short one keeps the scenario quick; the long one outlasts it, as
+    // each request with the long one is ended by something else first.
     let short = Timespec::new().nsec(10_000_000);
     let long = Timespec::new().sec(10);
     let (read_end, _write_end) = pipe()?;
