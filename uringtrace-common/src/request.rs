@@ -103,12 +103,17 @@ pub struct RequestLayout {
     pub ring: [u32; TRACEPOINT_COUNT],
     /// The `opcode` byte: the in-kernel `--ops` filter.
     pub opcode: [u32; TRACEPOINT_COUNT],
+    /// A 4-byte count that must be non-zero for the event to be worth a
+    /// record: task-work runs that ran nothing (an SQPOLL thread's idle loop
+    /// fires one per iteration, tens of thousands a second).
+    pub nonzero: [u32; TRACEPOINT_COUNT],
 }
 
 impl RequestLayout {
     pub const ABSENT: Self = Self {
         ring: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
         opcode: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
+        nonzero: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
     };
 }
 

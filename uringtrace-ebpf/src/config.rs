@@ -69,6 +69,10 @@ pub fn opcode_offset(tp: usize) -> u32 {
     unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.opcode[tp]) }
 }
 #[inline(always)]
+pub fn nonzero_offset(tp: usize) -> u32 {
+    unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.nonzero[tp]) }
+}
+#[inline(always)]
 pub fn opcode_filter_enabled() -> bool {
     unsafe { core::ptr::read_volatile(&OPCODE_FILTER.enabled) != 0 }
 }

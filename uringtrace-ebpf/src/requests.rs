@@ -41,6 +41,13 @@ fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
             None => return Ok(()),
         }
     }
+    let offset = config::nonzero_offset(tp);
+    if offset != OFFSET_ABSENT {
+        let count: u32 = unsafe { ctx.read_at(offset as usize)? };
+        if count == 0 {
+            return Ok(());
+        }
+    }
     if config::opcode_filter_enabled() {
         let offset = config::opcode_offset(tp);
         if offset != OFFSET_ABSENT {

@@ -293,7 +293,12 @@ fn forward(child: Option<&tokio::process::Child>, sig: i32) -> bool {
     }
 }
 
-fn report(tally: &Tally, k: &KernelCounters, requests: &TrackerStats, in_flight: usize) {
+fn report(
+    tally: &Tally,
+    k: &KernelCounters,
+    requests: &TrackerStats,
+    (in_flight, skip_success): (usize, usize),
+) {
     let dropped = k.ringbuf_full + k.tracepoint_read_failed + tally.undecodable;
     let mut line = format!(
         "uringtrace: {} events, {} written, {dropped} dropped",
@@ -329,8 +334,13 @@ fn report(tally: &Tally, k: &KernelCounters, requests: &TrackerStats, in_flight:
             k.tracepoint_read_failed
         );
     }
-    if in_flight > 0 {
-        line += &format!("; {in_flight} requests still in flight");
+    if in_flight > skip_success {
+        line += &format!("; {} requests still in flight", in_flight - skip_success);
+    }
+    if skip_success > 0 {
+        line += &format!(
+            "; {skip_success} requests with IOSQE_CQE_SKIP_SUCCESS and no CQE (succeeded, or not done yet)"
+        );
     }
     let r = requests;
     if r.evicted > 0 {

@@ -224,6 +224,13 @@ impl RequestFormats {
                 if opcode.is_some_and(|f| f.size == 1) {
                     layout.opcode[i] = tp.offset(F::Opcode);
                 }
+                let kind = REQUEST_TRACEPOINTS[i].kind;
+                let count = tp.fields[F::Count as usize];
+                if matches!(kind, RecordKind::TaskWorkRun | RecordKind::LocalWorkRun)
+                    && count.is_some_and(|f| f.size == 4)
+                {
+                    layout.nonzero[i] = tp.offset(F::Count);
+                }
             }
         }
         layout

@@ -99,6 +99,8 @@ pub struct Tracker {
     recent_order: VecDeque<(Key, Option<u64>)>,
     next_id: u64,
     max_pending: usize,
+    /// The io_uring thread the event being processed ran on.
+    worker: Option<Worker>,
     pub stats: TrackerStats,
 }
 
@@ -115,13 +117,22 @@ impl Tracker {
             recent_order: VecDeque::new(),
             next_id: 1,
             max_pending: max_pending.max(1),
+            worker: None,
             stats: TrackerStats::default(),
         }
     }
 
     /// Requests submitted and not yet finished.
-    pub fn in_flight(&self) -> usize {
-        self.pending.len()
+    /// Requests submitted and not finished: (all, those with
+    /// IOSQE_CQE_SKIP_SUCCESS, which post no CQE when they succeed and so
+    /// only leave the table when the kernel reuses them).
+    pub fn in_flight(&self) -> (usize, usize) {
+        let skip = self
+            .pending
+            .values()
+            .filter(|p| p.sqe_flags.is_some_and(|f| f & IOSQE_CQE_SKIP_SUCCESS != 0))
+            .count();
+        (self.pending.len(), skip)
     }
 
     /// Decodes one io_uring tracepoint record and updates the tables.
@@ -144,6 +155,7 @@ impl Tracker {
             .then(|| fields.get(raw, F::Ctx))
             .flatten();
         let ts = header.ts_ns;
+        self.worker = worker;
         let detail = self.detail(kind, fields, raw, ring_ptr, ts);
         let mut pid = if ring_owner != 0 {
             ring_owner
@@ -459,8 +471,14 @@ impl Tracker {
 
     /// A live request, or one that just finished.
     fn known(&mut self, key: Key, path: Paths) -> Option<RequestRef> {
+        let on_io_wq = self.worker == Some(Worker::IoWq);
         if let Some(p) = self.pending.get_mut(&key) {
             p.paths.insert(path);
+            // A linked request an io-wq worker picks up right after the
+            // one before it runs there without a queue_async_work event.
+            if on_io_wq {
+                p.paths.insert(Paths::ASYNC);
+            }
             return Some(p.reference());
         }
         self.recent.get(&key).copied()
@@ -557,6 +575,9 @@ impl Tracker {
         };
         let p = self.pending.get_mut(&key).expect("looked up above");
         p.cqes += 1;
+        if self.worker == Some(Worker::IoWq) {
+            p.paths.insert(Paths::ASYNC);
+        }
         let completion = Completion {
             request: Some(p.reference()),
             matched,
