@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::TracePoint,
+    programs::{TracePoint, trace_point::TracePointLink},
 };
 use uringtrace_common::{
     counters,
@@ -54,6 +54,21 @@ pub struct Attached {
     pub formats: RequestFormats,
     /// Request tracepoints wanted but missing on this kernel.
     pub missing: Vec<&'static str>,
+    /// Owned, so that [`detach`] can release them concurrently.
+    pub links: Vec<TracePointLink>,
+}
+
+/// Detaches every program. Each tracepoint detach waits for an RCU grace
+/// period (~75 ms here); one after the other, two dozen of them kept
+/// uringtrace from exiting for two seconds after its report. Concurrent
+/// detaches share grace periods.
+pub fn detach(links: Vec<TracePointLink>, ebpf: Ebpf) {
+    std::thread::scope(|scope| {
+        for link in links {
+            scope.spawn(move || drop(link));
+        }
+    });
+    drop(ebpf);
 }
 
 /// The syscall tracepoints, in attach order: exits before entries, so that
@@ -208,17 +223,22 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
             })
             .map(|p| (*p, "syscalls", *p)),
     );
+    let mut links = Vec::with_capacity(programs.len());
     for (prog, category, name) in programs {
         let program: &mut TracePoint = ebpf
             .program_mut(prog)
             .with_context(|| format!("eBPF object lacks program {prog}"))?
             .try_into()?;
-        program
-            .load()
-            .with_context(|| format!("the kernel's verifier rejected {prog}"))?;
-        program
+        // Once per program: the submit program may serve either name.
+        if program.fd().is_err() {
+            program
+                .load()
+                .with_context(|| format!("the kernel's verifier rejected {prog}"))?;
+        }
+        let id = program
             .attach(category, name)
             .with_context(|| format!("attaching to tracepoint {category}:{name}"))?;
+        links.push(program.take_link(id)?);
     }
 
     let events = RingBuf::try_from(
@@ -236,6 +256,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         traced,
         formats,
         missing,
+        links,
     })
 }
 

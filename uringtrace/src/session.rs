@@ -275,7 +275,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         pipeline.decoder.tracker.in_flight(),
     );
     drop(ring);
-    drop(attached.ebpf);
+    attach::detach(attached.links, attached.ebpf);
     Ok(exit)
 }
 
