@@ -158,7 +158,6 @@ impl TracepointFields {
         Self { name, fields }
     }
 
-    #[cfg(test)]
     pub fn has(&self, field: F) -> bool {
         self.fields[field as usize].is_some()
     }
@@ -203,6 +202,21 @@ impl RequestFormats {
             }
         }
         Ok(Self { tracepoints })
+    }
+
+    /// Formats given as text, by tracepoint kind (for tests).
+    #[cfg(test)]
+    pub fn from_texts(texts: &[(RecordKind, &str)]) -> Self {
+        let mut tracepoints = [const { None }; TRACEPOINT_COUNT];
+        for (kind, text) in texts {
+            let tp = RequestTracepoint::by_kind(*kind).expect("a request kind");
+            tracepoints[tp.index] = Some(TracepointFields::from_format(
+                tp.names[0],
+                &tracefs::parse_format("test", text),
+                tp.raw_len,
+            ));
+        }
+        Self { tracepoints }
     }
 
     pub fn get(&self, tp: &RequestTracepoint) -> Option<&TracepointFields> {

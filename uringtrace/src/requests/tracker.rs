@@ -605,7 +605,9 @@ impl Tracker {
         let opcode = f.get(raw, F::Opcode).map(|v| v as u8);
         let key = match f.get(raw, F::Req) {
             Some(req) => Some((ring, req)),
-            None => self.by_user_data(ring, user_data),
+            // Kernels before 5.13 name requests by user_data only.
+            None if f.has(F::UserData) => self.by_user_data(ring, user_data),
+            None => None,
         };
         match key.and_then(|k| self.known(k, path)) {
             Some(r) => r,
@@ -641,4 +643,304 @@ fn raw_part<'a>(
     };
     let owner = u32::from_le_bytes(owner.try_into().expect("4 bytes"));
     Ok((owner, raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use uringtrace_common::{RecordHeader, RecordKind, request::RAW_SMALL};
+
+    use super::*;
+
+    const SUBMIT: &str = "\
+\tfield:void * ctx;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:void * req;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:unsigned long long user_data;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:u8 opcode;\toffset:32;\tsize:1;\tsigned:0;
+\tfield:unsigned long long flags;\toffset:40;\tsize:8;\tsigned:0;
+\tfield:bool sq_thread;\toffset:48;\tsize:1;\tsigned:0;";
+    const COMPLETE: &str = "\
+\tfield:void * ctx;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:void * req;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:u64 user_data;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:int res;\toffset:32;\tsize:4;\tsigned:1;
+\tfield:unsigned cflags;\toffset:36;\tsize:4;\tsigned:0;
+\tfield:u64 extra1;\toffset:40;\tsize:8;\tsigned:0;
+\tfield:u64 extra2;\toffset:48;\tsize:8;\tsigned:0;";
+    const OVERFLOW: &str = "\
+\tfield:void * ctx;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:unsigned long long user_data;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:s32 res;\toffset:24;\tsize:4;\tsigned:1;
+\tfield:u32 cflags;\toffset:28;\tsize:4;\tsigned:0;
+\tfield:void * ocqe;\toffset:32;\tsize:8;\tsigned:0;";
+    const CREATE: &str = "\
+\tfield:int fd;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:void * ctx;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:u32 sq_entries;\toffset:24;\tsize:4;\tsigned:0;
+\tfield:u32 cq_entries;\toffset:28;\tsize:4;\tsigned:0;
+\tfield:u32 flags;\toffset:32;\tsize:4;\tsigned:0;";
+    /// 5.10: no request pointer, no cflags, a long res.
+    const SUBMIT_5_10: &str = "\
+\tfield:void * ctx;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:u8 opcode;\toffset:16;\tsize:1;\tsigned:0;
+\tfield:u64 user_data;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:bool force_nonblock;\toffset:32;\tsize:1;\tsigned:0;
+\tfield:bool sq_thread;\toffset:33;\tsize:1;\tsigned:0;";
+    const COMPLETE_5_10: &str = "\
+\tfield:void * ctx;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:u64 user_data;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:long res;\toffset:24;\tsize:8;\tsigned:1;";
+
+    const RING: u64 = 0xffff_8880_0000_1000;
+
+    fn tracker(max: usize) -> Tracker {
+        Tracker::new(
+            RequestFormats::from_texts(&[
+                (RecordKind::Submit, SUBMIT),
+                (RecordKind::Complete, COMPLETE),
+                (RecordKind::CqeOverflow, OVERFLOW),
+                (RecordKind::RingCreate, CREATE),
+            ]),
+            max,
+        )
+    }
+
+    /// A record of `kind` with `fields` written at their offsets.
+    fn record(
+        kind: RecordKind,
+        ts: u64,
+        fields: &[(usize, u64, usize)],
+    ) -> (RecordHeader, Vec<u8>) {
+        let mut header = RecordHeader::empty(kind);
+        header.ts_ns = ts;
+        header.pid = 10;
+        header.tid = 10;
+        header.comm[..4].copy_from_slice(b"test");
+        let mut rec = TracepointRecord::<RAW_SMALL> {
+            header,
+            ring_owner: 0,
+            _pad: 0,
+            raw: [0; RAW_SMALL],
+        };
+        for &(offset, value, size) in fields {
+            rec.raw[offset..offset + size].copy_from_slice(&value.to_le_bytes()[..size]);
+        }
+        // SAFETY: a repr(C) record's own bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&rec as *const TracepointRecord<RAW_SMALL>).cast::<u8>(),
+                size_of::<TracepointRecord<RAW_SMALL>>(),
+            )
+        }
+        .to_vec();
+        (header, bytes)
+    }
+
+    fn submit(t: &mut Tracker, ts: u64, req: u64, user_data: u64, flags: u64) -> RequestRef {
+        let (h, b) = record(
+            RecordKind::Submit,
+            ts,
+            &[
+                (8, RING, 8),
+                (16, req, 8),
+                (24, user_data, 8),
+                (32, 9, 1),
+                (40, flags, 8),
+            ],
+        );
+        match t.process(&h, RecordKind::Submit, &b).unwrap().detail {
+            RequestDetail::Submit { request, .. } => request,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn complete(
+        t: &mut Tracker,
+        ts: u64,
+        req: u64,
+        user_data: u64,
+        res: i32,
+        cflags: u32,
+    ) -> Completion {
+        let (h, b) = record(
+            RecordKind::Complete,
+            ts,
+            &[
+                (8, RING, 8),
+                (16, req, 8),
+                (24, user_data, 8),
+                (32, res as u32 as u64, 4),
+                (36, u64::from(cflags), 4),
+            ],
+        );
+        match t.process(&h, RecordKind::Complete, &b).unwrap().detail {
+            RequestDetail::Complete(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn joins_by_request_not_user_data() {
+        let mut t = tracker(16);
+        // Two requests with the same user_data, completed out of order.
+        let a = submit(&mut t, 100, 0xa0, 7, 0);
+        let b = submit(&mut t, 110, 0xb0, 7, 1 << 2);
+        let cb = complete(&mut t, 150, 0xb0, 7, -9, 0);
+        assert_eq!(cb.request.unwrap().id, b.id);
+        assert_eq!(cb.request.unwrap().sqe_flags, Some(1 << 2));
+        assert_eq!(
+            (cb.latency_ns, cb.matched, cb.terminal),
+            (Some(40), Match::Request, true)
+        );
+        let ca = complete(&mut t, 300, 0xa0, 7, 0, 0);
+        assert_eq!(ca.request.unwrap().id, a.id);
+        assert_eq!(ca.latency_ns, Some(200));
+        assert_eq!(t.in_flight(), (0, 0));
+        assert!(t.by_user_data.is_empty() && t.stats == TrackerStats::default());
+    }
+
+    #[test]
+    fn multishot_cqes_without_a_request_join_by_user_data() {
+        let mut t = tracker(16);
+        let r = submit(&mut t, 0, 0xa0, 5, 0);
+        for i in 1..=3 {
+            // Aux CQEs: no request pointer, F_MORE.
+            let c = complete(&mut t, i * 10, 0, 5, 100, 0x3 | (i as u32) << 16);
+            assert_eq!(
+                (c.request.unwrap().id, c.matched, c.cqes),
+                (r.id, Match::UserData, i as u32)
+            );
+            assert!(!c.terminal);
+        }
+        let last = complete(&mut t, 50, 0xa0, 5, 0, 0);
+        assert_eq!(
+            (last.cqes, last.terminal, last.matched),
+            (4, true, Match::Request)
+        );
+        assert_eq!(t.in_flight(), (0, 0));
+    }
+
+    #[test]
+    fn overflowed_cqe_ends_its_request() {
+        let mut t = tracker(16);
+        let r = submit(&mut t, 0, 0xa0, 5, 0);
+        let (h, b) = record(
+            RecordKind::CqeOverflow,
+            9,
+            &[
+                (8, RING, 8),
+                (16, 5, 8),
+                (24, 0, 4),
+                (28, 0, 4),
+                (32, 0xffff_0000, 8),
+            ],
+        );
+        let RequestDetail::CqeOverflow(c) =
+            t.process(&h, RecordKind::CqeOverflow, &b).unwrap().detail
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c.request.unwrap().id, c.matched, c.lost),
+            (r.id, Match::UserData, false)
+        );
+        assert_eq!(t.in_flight(), (0, 0));
+    }
+
+    #[test]
+    fn bounded_table_evicts_the_oldest_and_counts() {
+        let mut t = tracker(4);
+        let ids: Vec<_> = (0..6)
+            .map(|i| submit(&mut t, i, 0x100 + i, i, 0).id)
+            .collect();
+        assert_eq!(t.in_flight(), (4, 0));
+        assert_eq!(t.stats.evicted, 2);
+        // The evicted ones complete unmatched; the others still join.
+        let c0 = complete(&mut t, 10, 0x100, 0, 0, 0);
+        assert_eq!((c0.request, c0.matched), (None, Match::None));
+        assert_eq!(t.stats.unmatched, 1);
+        let c5 = complete(&mut t, 10, 0x105, 5, 0, 0);
+        assert_eq!(c5.request.unwrap().id, ids[5]);
+        // A long run stays bounded in every table.
+        for i in 0..10_000 {
+            submit(&mut t, i, 0x1000 + i, i, 0);
+        }
+        assert_eq!(t.in_flight().0, 4);
+        assert!(t.order.len() <= 2 * 4 + 1024 + 1);
+        assert!(t.by_user_data.len() <= 4 + 1);
+    }
+
+    #[test]
+    fn reused_request_counts_the_one_without_a_cqe() {
+        let mut t = tracker(16);
+        submit(&mut t, 0, 0xa0, 1, 1 << 6); // CQE_SKIP_SUCCESS, succeeded
+        assert_eq!(t.in_flight(), (1, 1));
+        submit(&mut t, 5, 0xa0, 2, 0); // the kernel reused the request
+        assert_eq!(t.stats.skipped_cqe, 1);
+        submit(&mut t, 6, 0xa0, 3, 0);
+        assert_eq!(t.stats.vanished, 1);
+        assert_eq!(t.in_flight(), (1, 0));
+    }
+
+    #[test]
+    fn new_ring_at_an_old_address_drops_its_requests() {
+        let mut t = tracker(16);
+        submit(&mut t, 0, 0xa0, 1, 0);
+        let first = t.ring(RING).id;
+        let (h, b) = record(
+            RecordKind::RingCreate,
+            1,
+            &[(8, 4, 4), (16, RING, 8), (32, 2, 4)],
+        );
+        let ev = t.process(&h, RecordKind::RingCreate, &b).unwrap();
+        let ring = ev.ring.unwrap();
+        assert_ne!(ring.id, first);
+        assert_eq!(
+            (ring.fd, ring.owner, ring.sqpoll()),
+            (Some(4), Some(10), Some(true))
+        );
+        assert_eq!((t.in_flight(), t.stats.ring_gone), ((0, 0), 1));
+    }
+
+    #[test]
+    fn old_kernels_join_by_user_data() {
+        let mut t = Tracker::new(
+            RequestFormats::from_texts(&[
+                (RecordKind::Submit, SUBMIT_5_10),
+                (RecordKind::Complete, COMPLETE_5_10),
+            ]),
+            16,
+        );
+        let (h, b) = record(
+            RecordKind::Submit,
+            1,
+            &[(8, RING, 8), (16, 22, 1), (24, 42, 8)],
+        );
+        let RequestDetail::Submit {
+            request,
+            force_nonblock,
+            ..
+        } = t.process(&h, RecordKind::Submit, &b).unwrap().detail
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (request.opcode, request.user_data, force_nonblock),
+            (Some(22), 42, Some(false))
+        );
+        let (h, b) = record(
+            RecordKind::Complete,
+            9,
+            &[(8, RING, 8), (16, 42, 8), (24, (-11i64) as u64, 8)],
+        );
+        let RequestDetail::Complete(c) = t.process(&h, RecordKind::Complete, &b).unwrap().detail
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c.request.unwrap().id, c.res, c.cflags, c.matched),
+            (request.id, -11, None, Match::UserData)
+        );
+        assert_eq!(c.latency_ns, Some(8));
+        assert_eq!(t.in_flight(), (0, 0));
+    }
 }
