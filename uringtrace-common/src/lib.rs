@@ -10,6 +10,7 @@
 pub mod counters;
 pub mod filter;
 pub mod header;
+pub mod hook_mode;
 pub mod layout;
 pub mod request;
 pub mod syscall;

@@ -30,6 +30,9 @@ static EXIT_GROUP_DEAD_OFFSET: u32 = OFFSET_ABSENT;
 /// Offsets in the io_uring tracepoints that the programs read themselves.
 #[unsafe(no_mangle)]
 static REQUEST_LAYOUT: RequestLayout = RequestLayout::ABSENT;
+/// `hook_mode::*`: trace, or a benchmark reference point.
+#[unsafe(no_mangle)]
+static HOOK_MODE: u8 = uringtrace_common::hook_mode::FULL;
 /// `--ops`.
 #[unsafe(no_mangle)]
 static OPCODE_FILTER: OpcodeFilter = OpcodeFilter::ALL;
@@ -80,4 +83,8 @@ pub fn opcode_filter_enabled() -> bool {
 pub fn opcode_filter_keeps(opcode: u8) -> bool {
     let word = unsafe { core::ptr::read_volatile(&OPCODE_FILTER.mask[(opcode >> 6) as usize & 3]) };
     word & (1 << (opcode & 63)) != 0
+}
+#[inline(always)]
+pub fn hook_mode() -> u8 {
+    unsafe { core::ptr::read_volatile(&HOOK_MODE) }
 }

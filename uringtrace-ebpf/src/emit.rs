@@ -43,3 +43,13 @@ pub fn output<T: 'static>(record: &T) {
         None => count(counters::RINGBUF_FULL),
     }
 }
+
+/// The benchmark's RESERVE mode: a record of `T`'s size through the ring
+/// buffer, with nothing read or written.
+#[inline(always)]
+pub fn reserve_only<T: 'static>() {
+    match EVENTS.reserve::<T>(0) {
+        Some(entry) => entry.submit(0),
+        None => count(counters::RINGBUF_FULL),
+    }
+}

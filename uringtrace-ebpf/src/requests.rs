@@ -10,13 +10,14 @@ use aya_ebpf::{
 use uringtrace_common::{
     counters,
     filter::FILTER_ALL,
+    hook_mode,
     layout::OFFSET_ABSENT,
     request::{RAW_LARGE, RAW_SMALL, REQUEST_TRACEPOINTS, TracepointRecord},
 };
 
 use crate::{
     config,
-    emit::{current_task, header},
+    emit::{current_task, header, reserve_only},
     maps::{EVENTS, TRACED_RINGS, count},
     process_filter::is_traced,
 };
@@ -26,6 +27,14 @@ const CREATE: usize = 0;
 
 #[inline(always)]
 fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
+    match config::hook_mode() {
+        hook_mode::FULL => {}
+        hook_mode::RESERVE => {
+            reserve_only::<TracepointRecord<N>>();
+            return Ok(());
+        }
+        _ => return Ok(()),
+    }
     let task = current_task();
     let mut ring_owner = 0;
     if !is_traced(task.tgid) {

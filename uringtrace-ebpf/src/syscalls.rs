@@ -11,7 +11,7 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use uringtrace_common::{
-    HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind, counters,
+    HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind, counters, hook_mode,
     syscall::{
         ENTER_ARG_EXT, ENTER_ARG_EXT_REG, ENTER_ARG_SIGSET, EnterArg, EnterRecord,
         GETEVENTS_ARG_SIZE, KERNEL_SIGSET_SIZE, READ_NONE, READ_OK, READ_SIZE_MISMATCH, ReadStatus,
@@ -21,7 +21,7 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{Task, current_task, header, output},
+    emit::{Task, current_task, header, output, reserve_only},
     maps::{INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
     process_filter::is_traced,
 };
@@ -73,6 +73,14 @@ fn begin<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task, record: &T) {
 
 #[inline(always)]
 fn finish<T: CallRecord>(ctx: &TracePointContext, inflight: &HashMap<u32, T>) -> Result<(), i32> {
+    match config::hook_mode() {
+        hook_mode::FULL => {}
+        hook_mode::RESERVE => {
+            reserve_only::<T>();
+            return Ok(());
+        }
+        _ => return Ok(()),
+    }
     let task = current_task();
     let ret: i64 = unsafe { ctx.read_at(config::syscall_ret_offset())? };
     let now = unsafe { bpf_ktime_get_ns() };
@@ -117,6 +125,9 @@ pub fn sys_enter_io_uring_enter(ctx: TracePointContext) -> u32 {
 }
 
 fn try_enter_io_uring_enter(ctx: &TracePointContext) -> Result<(), i32> {
+    if config::hook_mode() != hook_mode::FULL {
+        return Ok(());
+    }
     let task = current_task();
     if !is_traced(task.tgid) {
         return Ok(());
@@ -245,6 +256,9 @@ pub fn sys_enter_io_uring_register(ctx: TracePointContext) -> u32 {
 }
 
 fn try_enter_io_uring_register(ctx: &TracePointContext) -> Result<(), i32> {
+    if config::hook_mode() != hook_mode::FULL {
+        return Ok(());
+    }
     let task = current_task();
     if !is_traced(task.tgid) {
         return Ok(());
@@ -314,6 +328,9 @@ pub fn sys_enter_io_uring_setup(ctx: TracePointContext) -> u32 {
 }
 
 fn try_enter_io_uring_setup(ctx: &TracePointContext) -> Result<(), i32> {
+    if config::hook_mode() != hook_mode::FULL {
+        return Ok(());
+    }
     let task = current_task();
     if !is_traced(task.tgid) {
         return Ok(());

@@ -42,6 +42,8 @@ pub struct AttachOptions {
     pub buffer_size: u32,
     pub events: EventSelection,
     pub ops: Option<OpcodeSelection>,
+    /// `uringtrace_common::hook_mode`.
+    pub hook_mode: u8,
 }
 
 /// A loaded, attached tracer. Dropping it detaches every program.
@@ -184,6 +186,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("EXIT_GROUP_DEAD_OFFSET", &layouts.exit_group_dead, true)
         .override_global("REQUEST_LAYOUT", &request_layout, true)
         .override_global("OPCODE_FILTER", &opcode_filter, true)
+        .override_global("HOOK_MODE", &opts.hook_mode, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;

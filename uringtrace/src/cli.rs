@@ -93,6 +93,12 @@ pub struct TraceArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = parse_buffer_size)]
     pub buffer_size: u32,
 
+    /// Benchmark reference points (`cargo xtask bench`): `empty` programs
+    /// that return at once, or `reserve` programs that only move records of
+    /// the same size through the ring buffer, drained without decoding.
+    #[arg(long, value_enum, default_value_t = HookMode::Full, hide = true)]
+    pub hook_mode: HookMode,
+
     /// Start COMMAND and trace it and every process it starts (like
     /// `strace -f`); uringtrace exits with the command's exit status.
     #[arg(last = true, value_name = "COMMAND")]
@@ -107,6 +113,25 @@ fn parse_buffer_size(s: &str) -> Result<u32, String> {
         return Err(format!("{n} is not a power of two of at least 4096"));
     }
     Ok(n)
+}
+
+/// What the eBPF programs do (see uringtrace_common::hook_mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HookMode {
+    Full,
+    Empty,
+    Reserve,
+}
+
+impl HookMode {
+    pub fn kernel_value(self) -> u8 {
+        use uringtrace_common::hook_mode;
+        match self {
+            Self::Full => hook_mode::FULL,
+            Self::Empty => hook_mode::EMPTY,
+            Self::Reserve => hook_mode::RESERVE,
+        }
+    }
 }
 
 fn parse_events(s: &str) -> Result<EventSelection, String> {

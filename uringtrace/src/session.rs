@@ -14,7 +14,7 @@ use uringtrace_common::filter::TRACED_EXPLICIT;
 
 use crate::{
     attach::{self, AttachOptions, KernelCounters, ProcessFilter},
-    cli::TraceArgs,
+    cli::{HookMode, TraceArgs},
     clock::WallClock,
     event::Decoder,
     filter::EventFilter,
@@ -32,6 +32,8 @@ struct Tally {
 }
 
 struct Pipeline {
+    /// The benchmark's bare consumer: count records, decode nothing.
+    count_only: bool,
     decoder: Decoder,
     filter: EventFilter,
     formatter: Formatter,
@@ -47,6 +49,9 @@ impl Pipeline {
         while let Some(item) = ring.next() {
             n += 1;
             self.tally.events += 1;
+            if self.count_only {
+                continue;
+            }
             match self.decoder.decode(&item) {
                 Ok(event) => {
                     if self.filter.accepts(&event) {
@@ -176,6 +181,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         buffer_size: args.buffer_size,
         events: args.events,
         ops: args.ops,
+        hook_mode: args.hook_mode.kernel_value(),
     })?;
     if !attached.missing.is_empty() {
         eprintln!(
@@ -185,6 +191,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     }
 
     let mut pipeline = Pipeline {
+        count_only: args.hook_mode != HookMode::Full,
         decoder: Decoder {
             tracker: Tracker::new(attached.formats.clone(), MAX_PENDING),
         },
