@@ -19,4 +19,10 @@ pub const RINGS_FULL: u32 = 4;
 /// not be silent).
 pub const TRACEPOINT_READ_FAILED: u32 = 5;
 
-pub const COUNT: u32 = 6;
+/// Summary mode: a submission could not be remembered (request table
+/// full), so its CQE counts as unmatched, without latency.
+pub const SUMMARY_TABLE_FULL: u32 = 6;
+/// Summary mode: a CQE went to the CQ overflow list.
+pub const SUMMARY_CQE_OVERFLOW: u32 = 7;
+
+pub const COUNT: u32 = 8;

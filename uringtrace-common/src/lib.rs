@@ -13,6 +13,7 @@ pub mod header;
 pub mod hook_mode;
 pub mod layout;
 pub mod request;
+pub mod summary;
 pub mod syscall;
 
 pub use header::{HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind};

@@ -107,6 +107,12 @@ pub struct RequestLayout {
     /// record: task-work runs that ran nothing (an SQPOLL thread's idle loop
     /// fires one per iteration, tens of thousands a second).
     pub nonzero: [u32; TRACEPOINT_COUNT],
+    /// For summary mode's in-kernel join: the request pointer, user_data,
+    /// the CQE's res and flags (each 4 or 8 bytes wide: the low 4 are read).
+    pub req: [u32; TRACEPOINT_COUNT],
+    pub user_data: [u32; TRACEPOINT_COUNT],
+    pub res: [u32; TRACEPOINT_COUNT],
+    pub cflags: [u32; TRACEPOINT_COUNT],
 }
 
 impl RequestLayout {
@@ -114,6 +120,10 @@ impl RequestLayout {
         ring: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
         opcode: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
         nonzero: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
+        req: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
+        user_data: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
+        res: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
+        cflags: [crate::layout::OFFSET_ABSENT; TRACEPOINT_COUNT],
     };
 }
 
@@ -158,4 +168,17 @@ const _: () = {
     }
     assert!(core::mem::size_of::<TracepointRecord<RAW_SMALL>>() == 48 + RAW_SMALL);
     assert!(core::mem::size_of::<TracepointRecord<RAW_LARGE>>() == 48 + RAW_LARGE);
+};
+
+/// Indexes of the tracepoints the summary joins.
+pub const TP_SUBMIT: usize = 2;
+pub const TP_COMPLETE: usize = 3;
+pub const TP_REQ_FAILED: usize = 4;
+pub const TP_CQE_OVERFLOW: usize = 5;
+
+const _: () = {
+    assert!(REQUEST_TRACEPOINTS[TP_SUBMIT].kind as u16 == RecordKind::Submit as u16);
+    assert!(REQUEST_TRACEPOINTS[TP_COMPLETE].kind as u16 == RecordKind::Complete as u16);
+    assert!(REQUEST_TRACEPOINTS[TP_REQ_FAILED].kind as u16 == RecordKind::ReqFailed as u16);
+    assert!(REQUEST_TRACEPOINTS[TP_CQE_OVERFLOW].kind as u16 == RecordKind::CqeOverflow as u16);
 };

@@ -33,6 +33,9 @@ static REQUEST_LAYOUT: RequestLayout = RequestLayout::ABSENT;
 /// `hook_mode::*`: trace, or a benchmark reference point.
 #[unsafe(no_mangle)]
 static HOOK_MODE: u8 = uringtrace_common::hook_mode::FULL;
+/// `summary::SUMMARY_*`.
+#[unsafe(no_mangle)]
+static SUMMARY_MODE: u8 = uringtrace_common::summary::SUMMARY_OFF;
 /// `--ops`.
 #[unsafe(no_mangle)]
 static OPCODE_FILTER: OpcodeFilter = OpcodeFilter::ALL;
@@ -87,4 +90,24 @@ pub fn opcode_filter_keeps(opcode: u8) -> bool {
 #[inline(always)]
 pub fn hook_mode() -> u8 {
     unsafe { core::ptr::read_volatile(&HOOK_MODE) }
+}
+#[inline(always)]
+pub fn summary_mode() -> u8 {
+    unsafe { core::ptr::read_volatile(&SUMMARY_MODE) }
+}
+#[inline(always)]
+pub fn req_offset(tp: usize) -> u32 {
+    unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.req[tp]) }
+}
+#[inline(always)]
+pub fn user_data_offset(tp: usize) -> u32 {
+    unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.user_data[tp]) }
+}
+#[inline(always)]
+pub fn res_offset(tp: usize) -> u32 {
+    unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.res[tp]) }
+}
+#[inline(always)]
+pub fn cflags_offset(tp: usize) -> u32 {
+    unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.cflags[tp]) }
 }

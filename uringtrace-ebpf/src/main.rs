@@ -7,6 +7,7 @@ mod emit;
 mod maps;
 mod process_filter;
 mod requests;
+mod summary;
 mod syscalls;
 
 #[cfg(not(test))]

@@ -2,12 +2,16 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use uringtrace_common::{
     counters,
     filter::MAX_TRACED_TGIDS,
     request::MAX_TRACED_RINGS,
+    summary::{
+        CallStats, MAX_ERRNO_KEYS, MAX_TRACKED_REQUESTS, OP_SLOTS, RequestKey, RequestStart,
+        SYSCALL_COUNT,
+    },
     syscall::{EnterRecord, RegisterRecord, SetupRecord},
 };
 
@@ -42,6 +46,19 @@ pub static INFLIGHT_REGISTER: HashMap<u32, RegisterRecord> =
     HashMap::with_max_entries(MAX_INFLIGHT, 0);
 #[map]
 pub static INFLIGHT_SETUP: HashMap<u32, SetupRecord> = HashMap::with_max_entries(MAX_INFLIGHT, 0);
+
+/// Summary mode aggregates, per CPU (see uringtrace_common::summary).
+#[map]
+pub static SYSCALL_STATS: PerCpuArray<CallStats> = PerCpuArray::with_max_entries(SYSCALL_COUNT, 0);
+#[map]
+pub static OP_STATS: PerCpuArray<CallStats> = PerCpuArray::with_max_entries(OP_SLOTS, 0);
+#[map]
+pub static ERRNO_COUNTS: PerCpuHashMap<u32, u64> =
+    PerCpuHashMap::with_max_entries(MAX_ERRNO_KEYS, 0);
+/// Summary mode's in-kernel join of submissions and CQEs.
+#[map]
+pub static REQUEST_STARTS: HashMap<RequestKey, RequestStart> =
+    HashMap::with_max_entries(MAX_TRACKED_REQUESTS, 0);
 
 #[inline(always)]
 pub fn count(index: u32) {

@@ -4,7 +4,9 @@
 //! cheap in-kernel filters: the process (or the ring's owner) and `--ops`.
 
 use aya_ebpf::{
-    EbpfContext as _, helpers::bpf_probe_read_kernel_buf, macros::tracepoint,
+    EbpfContext as _,
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel_buf},
+    macros::tracepoint,
     programs::TracePointContext,
 };
 use uringtrace_common::{
@@ -12,7 +14,11 @@ use uringtrace_common::{
     filter::FILTER_ALL,
     hook_mode,
     layout::OFFSET_ABSENT,
-    request::{RAW_LARGE, RAW_SMALL, REQUEST_TRACEPOINTS, TracepointRecord},
+    request::{
+        RAW_LARGE, RAW_SMALL, REQUEST_TRACEPOINTS, TP_COMPLETE, TP_CQE_OVERFLOW, TP_REQ_FAILED,
+        TP_SUBMIT, TracepointRecord,
+    },
+    summary::SUMMARY_ONLY,
 };
 
 use crate::{
@@ -20,6 +26,7 @@ use crate::{
     emit::{current_task, header, reserve_only},
     maps::{EVENTS, TRACED_RINGS, count},
     process_filter::is_traced,
+    summary,
 };
 
 /// Index of `io_uring_create` in REQUEST_TRACEPOINTS.
@@ -64,6 +71,18 @@ fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
             if !config::opcode_filter_keeps(opcode) {
                 return Ok(());
             }
+        }
+    }
+    if summary::enabled() {
+        let now = unsafe { bpf_ktime_get_ns() };
+        match tp {
+            TP_SUBMIT | TP_REQ_FAILED => summary::request_submitted(ctx, tp, now),
+            TP_COMPLETE => summary::request_completed(ctx, tp, now),
+            TP_CQE_OVERFLOW => summary::cqe_overflowed(),
+            _ => {}
+        }
+        if config::summary_mode() == SUMMARY_ONLY {
+            return Ok(());
         }
     }
     let Some(mut entry) = EVENTS.reserve::<TracepointRecord<N>>(0) else {

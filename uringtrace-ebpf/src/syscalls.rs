@@ -12,6 +12,7 @@ use aya_ebpf::{
 };
 use uringtrace_common::{
     HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind, counters, hook_mode,
+    summary::{SUMMARY_ONLY, SYSCALL_ENTER, SYSCALL_REGISTER, SYSCALL_SETUP},
     syscall::{
         ENTER_ARG_EXT, ENTER_ARG_EXT_REG, ENTER_ARG_SIGSET, EnterArg, EnterRecord,
         GETEVENTS_ARG_SIZE, KERNEL_SIGSET_SIZE, READ_NONE, READ_OK, READ_SIZE_MISMATCH, ReadStatus,
@@ -24,6 +25,7 @@ use crate::{
     emit::{Task, current_task, header, output, reserve_only},
     maps::{INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
     process_filter::is_traced,
+    summary,
 };
 
 const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
@@ -35,6 +37,8 @@ const _: () = assert!(READ_NONE == 0);
 /// The records that carry one call: header and result come first in each.
 trait CallRecord: Copy + 'static {
     const KIND: RecordKind;
+    /// Its slot in the summary's SYSCALL_STATS.
+    const SUMMARY_INDEX: u32;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult);
     /// The record for an exit whose entry was not seen: every argument
     /// zero, every read status READ_NONE (which is 0).
@@ -90,8 +94,13 @@ fn finish<T: CallRecord>(ctx: &TracePointContext, inflight: &HashMap<u32, T>) ->
             let (header, result) = record.prefix();
             result.ret = ret;
             result.duration_ns = now.saturating_sub(header.ts_ns);
-            record.at_exit();
-            output(record);
+            if summary::enabled() {
+                summary::call_finished(T::SUMMARY_INDEX, ret, Some(result.duration_ns));
+            }
+            if config::summary_mode() != SUMMARY_ONLY {
+                record.at_exit();
+                output(record);
+            }
             let _ = inflight.remove(task.tid);
         }
         None => {
@@ -99,6 +108,12 @@ fn finish<T: CallRecord>(ctx: &TracePointContext, inflight: &HashMap<u32, T>) ->
                 return Ok(());
             }
             count(counters::EXIT_WITHOUT_ENTRY);
+            if summary::enabled() {
+                summary::call_finished(T::SUMMARY_INDEX, ret, None);
+            }
+            if config::summary_mode() == SUMMARY_ONLY {
+                return Ok(());
+            }
             let mut head = header(T::KIND, task);
             head.flags |= HDR_ENTRY_MISSING_FLAG;
             let mut record = T::unknown_args(head);
@@ -113,6 +128,7 @@ fn finish<T: CallRecord>(ctx: &TracePointContext, inflight: &HashMap<u32, T>) ->
 
 impl CallRecord for EnterRecord {
     const KIND: RecordKind = RecordKind::Enter;
+    const SUMMARY_INDEX: u32 = SYSCALL_ENTER;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
         (&mut self.header, &mut self.result)
     }
@@ -244,6 +260,7 @@ pub fn sys_exit_io_uring_enter(ctx: TracePointContext) -> u32 {
 
 impl CallRecord for RegisterRecord {
     const KIND: RecordKind = RecordKind::Register;
+    const SUMMARY_INDEX: u32 = SYSCALL_REGISTER;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
         (&mut self.header, &mut self.result)
     }
@@ -286,6 +303,7 @@ pub fn sys_exit_io_uring_register(ctx: TracePointContext) -> u32 {
 
 impl CallRecord for SetupRecord {
     const KIND: RecordKind = RecordKind::Setup;
+    const SUMMARY_INDEX: u32 = SYSCALL_SETUP;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult) {
         (&mut self.header, &mut self.result)
     }

@@ -6,19 +6,23 @@ use std::{os::fd::AsRawFd as _, path::Path};
 use anyhow::{Context as _, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{TracePoint, trace_point::TracePointLink},
 };
 use uringtrace_common::{
     counters,
     filter::{FILTER_ALL, FILTER_TGIDS, TRACED_EXPLICIT},
     layout::OFFSET_ABSENT,
-    request::{OpcodeFilter, REQUEST_TRACEPOINTS},
+    request::{
+        OpcodeFilter, REQUEST_TRACEPOINTS, TP_COMPLETE, TP_CQE_OVERFLOW, TP_REQ_FAILED, TP_SUBMIT,
+    },
+    summary::{SUMMARY_OFF, SUMMARY_ONLY},
 };
 
 use crate::{
     requests::layout::RequestFormats,
     selection::{EventSelection, OpcodeSelection},
+    summary::SummaryMaps,
     tracefs,
 };
 
@@ -44,6 +48,8 @@ pub struct AttachOptions {
     pub ops: Option<OpcodeSelection>,
     /// `uringtrace_common::hook_mode`.
     pub hook_mode: u8,
+    /// `uringtrace_common::summary::SUMMARY_*`.
+    pub summary: u8,
 }
 
 /// A loaded, attached tracer. Dropping it detaches every program.
@@ -58,6 +64,8 @@ pub struct Attached {
     pub missing: Vec<&'static str>,
     /// Owned, so that [`detach`] can release them concurrently.
     pub links: Vec<TracePointLink>,
+    /// Summary mode's aggregates.
+    pub summary: Option<SummaryMaps>,
 }
 
 /// Detaches every program. Each tracepoint detach waits for an RCU grace
@@ -187,6 +195,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("REQUEST_LAYOUT", &request_layout, true)
         .override_global("OPCODE_FILTER", &opcode_filter, true)
         .override_global("HOOK_MODE", &opts.hook_mode, true)
+        .override_global("SUMMARY_MODE", &opts.summary, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;
@@ -210,6 +219,13 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let mut missing = Vec::new();
     for index in opts.events.request_tracepoints() {
         let tp = &REQUEST_TRACEPOINTS[index];
+        // Summary-only mode aggregates submissions and CQEs; the other
+        // hooks would have nothing to do.
+        if opts.summary == SUMMARY_ONLY
+            && ![TP_SUBMIT, TP_REQ_FAILED, TP_COMPLETE, TP_CQE_OVERFLOW].contains(&index)
+        {
+            continue;
+        }
         match formats.get(tp) {
             Some(fields) => programs.push((PROGRAM_NAMES[index], "io_uring", fields.name)),
             None => missing.push(tp.names[0]),
@@ -252,7 +268,21 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         ebpf.take_map("COUNTERS")
             .context("eBPF object lacks COUNTERS")?,
     )?;
+    let summary = if opts.summary == SUMMARY_OFF {
+        None
+    } else {
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .with_context(|| format!("eBPF object lacks {name}"))
+        };
+        Some(SummaryMaps {
+            syscalls: PerCpuArray::try_from(take("SYSCALL_STATS")?)?,
+            opcodes: PerCpuArray::try_from(take("OP_STATS")?)?,
+            errnos: PerCpuHashMap::try_from(take("ERRNO_COUNTS")?)?,
+        })
+    };
     Ok(Attached {
+        summary,
         ebpf,
         events,
         counters,
@@ -308,6 +338,8 @@ pub struct KernelCounters {
     pub filter_full: u64,
     pub rings_full: u64,
     pub tracepoint_read_failed: u64,
+    pub summary_table_full: u64,
+    pub summary_cqe_overflow: u64,
 }
 
 impl KernelCounters {
@@ -326,6 +358,8 @@ impl KernelCounters {
             filter_full: sum(counters::FILTER_FULL)?,
             rings_full: sum(counters::RINGS_FULL)?,
             tracepoint_read_failed: sum(counters::TRACEPOINT_READ_FAILED)?,
+            summary_table_full: sum(counters::SUMMARY_TABLE_FULL)?,
+            summary_cqe_overflow: sum(counters::SUMMARY_CQE_OVERFLOW)?,
         })
     }
 }

@@ -53,6 +53,24 @@ pub struct TraceArgs {
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Summary only, like `strace -c`: per system call and per request
+    /// opcode, calls, errors by errno, total / average / p50 / p99 time
+    /// (request latency: submission to CQE), counted in the kernel; no
+    /// per-event output. Printed at the end (text table, or one JSON object
+    /// with -f json).
+    #[arg(short = 'c', long = "summary", conflicts_with = "with_summary")]
+    pub summary: bool,
+
+    /// Events and, at the end, the summary table (`-c`).
+    #[arg(short = 'S', long = "with-summary")]
+    pub with_summary: bool,
+
+    /// With the summary, log2 histograms (as text bars) of each system
+    /// call's duration (io_uring_enter's includes its wait) and each
+    /// opcode's submit-to-CQE latency. Alone, implies -c.
+    #[arg(long)]
+    pub hist: bool,
+
     /// Show only failures: system calls with a negative return value,
     /// requests whose CQE has a negative res, requests that failed before
     /// issue (`failed`) and broken link chains (`fail_link`).

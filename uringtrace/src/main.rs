@@ -12,6 +12,7 @@ mod privileges;
 mod requests;
 mod selection;
 mod session;
+mod summary;
 mod tracefs;
 mod workload;
 

@@ -10,7 +10,10 @@ use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
 };
-use uringtrace_common::filter::TRACED_EXPLICIT;
+use uringtrace_common::{
+    filter::TRACED_EXPLICIT,
+    summary::{SUMMARY_OFF, SUMMARY_ONLY, SUMMARY_WITH_EVENTS},
+};
 
 use crate::{
     attach::{self, AttachOptions, KernelCounters, ProcessFilter},
@@ -19,8 +22,10 @@ use crate::{
     event::Decoder,
     filter::EventFilter,
     format::Formatter,
+    format::OutputFormat,
     output::Output,
     requests::tracker::{MAX_PENDING, Tracker, TrackerStats},
+    summary::{self, Summary},
 };
 
 /// What the drain loop saw, for the final report.
@@ -171,6 +176,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         bail!("-d needs a positive number of seconds, not {d}");
     }
     let output = Output::open(args.output.as_deref())?;
+    let summary_mode = if args.summary || (args.hist && !args.with_summary) {
+        SUMMARY_ONLY
+    } else if args.with_summary {
+        SUMMARY_WITH_EVENTS
+    } else {
+        SUMMARY_OFF
+    };
     let tracing_command = !args.command.is_empty();
     let attached = attach::attach(&AttachOptions {
         filter: ProcessFilter {
@@ -182,6 +194,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         events: args.events,
         ops: args.ops,
         hook_mode: args.hook_mode.kernel_value(),
+        summary: summary_mode,
     })?;
     if !attached.missing.is_empty() {
         eprintln!(
@@ -275,6 +288,19 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     // ring: take it all before reporting.
     pipeline.drain(ring.get_mut())?;
     let counters = KernelCounters::read(&attached.counters)?;
+    if let Some(maps) = &attached.summary {
+        let summary = Summary::read(
+            maps,
+            counters.summary_cqe_overflow,
+            counters.summary_table_full,
+        )?;
+        let text = match args.format {
+            OutputFormat::Json => summary::json::render(&summary),
+            OutputFormat::Text => summary::text::render(&summary, args.hist),
+        };
+        pipeline.output.write(text.as_bytes())?;
+        pipeline.output.flush()?;
+    }
     report(
         &pipeline.tally,
         &counters,

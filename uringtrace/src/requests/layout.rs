@@ -238,6 +238,10 @@ impl RequestFormats {
                 if opcode.is_some_and(|f| f.size == 1) {
                     layout.opcode[i] = tp.offset(F::Opcode);
                 }
+                layout.req[i] = tp.offset(F::Req);
+                layout.user_data[i] = tp.offset(F::UserData);
+                layout.res[i] = tp.offset(F::Res);
+                layout.cflags[i] = tp.offset(F::Cflags);
                 let kind = REQUEST_TRACEPOINTS[i].kind;
                 let count = tp.fields[F::Count as usize];
                 if matches!(kind, RecordKind::TaskWorkRun | RecordKind::LocalWorkRun)

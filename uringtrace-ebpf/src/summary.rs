@@ -1,0 +1,153 @@
+//! Summary mode: counts, errors and latency histograms kept in per-CPU maps
+//! (no record per event). Requests are joined in the kernel: the
+//! submission's time and opcode wait in REQUEST_STARTS for its CQE.
+
+use aya_ebpf::programs::TracePointContext;
+use uringtrace_common::{
+    counters,
+    layout::OFFSET_ABSENT,
+    summary::{
+        CallStats, ERRNO_OPCODE, ERRNO_SYSCALL, OP_UNMATCHED, RequestKey, RequestStart,
+        SUMMARY_OFF, bucket, errno_key,
+    },
+};
+
+use crate::{
+    config,
+    maps::{ERRNO_COUNTS, OP_STATS, REQUEST_STARTS, SYSCALL_STATS, count},
+};
+
+/// IORING_CQE_F_MORE: not the request's last CQE.
+const CQE_F_MORE: u32 = 1 << 1;
+
+#[inline(always)]
+pub fn enabled() -> bool {
+    config::summary_mode() != SUMMARY_OFF
+}
+
+#[inline(always)]
+fn add(stats: *mut CallStats, failed: bool, duration: Option<u64>) {
+    // Per-CPU slot: no other writer can race with this one.
+    let s = unsafe { &mut *stats };
+    s.count += 1;
+    if failed {
+        s.errors += 1;
+    }
+    if let Some(ns) = duration {
+        s.total_ns += ns;
+        s.timed += 1;
+        let b = bucket(ns);
+        if let Some(slot) = s.hist.get_mut(b) {
+            *slot += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn count_errno(source: u32, index: u32, errno: u32) {
+    let key = errno_key(source, index, errno);
+    match ERRNO_COUNTS.get_ptr_mut(key) {
+        Some(n) => unsafe { *n += 1 },
+        None => {
+            let _ = ERRNO_COUNTS.insert(key, 1, 0);
+        }
+    }
+}
+
+/// A system call's exit: `index` is a SYSCALL_* index.
+#[inline(always)]
+pub fn call_finished(index: u32, ret: i64, duration: Option<u64>) {
+    let Some(stats) = SYSCALL_STATS.get_ptr_mut(index) else {
+        return;
+    };
+    let failed = (-4095..0).contains(&ret);
+    add(stats, failed, duration);
+    if failed {
+        count_errno(ERRNO_SYSCALL, index, (-ret) as u32);
+    }
+}
+
+#[inline(always)]
+fn read_u32(ctx: &TracePointContext, offset: u32) -> Option<u32> {
+    if offset == OFFSET_ABSENT {
+        return None;
+    }
+    unsafe { ctx.read_at::<u32>(offset as usize) }.ok()
+}
+
+#[inline(always)]
+fn read_u64(ctx: &TracePointContext, offset: u32) -> Option<u64> {
+    if offset == OFFSET_ABSENT {
+        return None;
+    }
+    unsafe { ctx.read_at::<u64>(offset as usize) }.ok()
+}
+
+/// The key of the request an event is about: its pointer, or its
+/// user_data on kernels without one.
+#[inline(always)]
+fn key(ctx: &TracePointContext, tp: usize) -> Option<RequestKey> {
+    let ring = read_u64(ctx, config::ring_offset(tp))?;
+    let req = match read_u64(ctx, config::req_offset(tp)) {
+        Some(req) => req,
+        None => read_u64(ctx, config::user_data_offset(tp))?,
+    };
+    Some(RequestKey { ring, req })
+}
+
+/// submit, or an SQE rejected at submission (its CQE follows).
+#[inline(always)]
+pub fn request_submitted(ctx: &TracePointContext, tp: usize, now: u64) {
+    let Some(opcode) = read_u32(ctx, config::opcode_offset(tp)) else {
+        return;
+    };
+    let opcode = opcode & 0xff;
+    if let Some(stats) = OP_STATS.get_ptr_mut(opcode) {
+        unsafe { (*stats).submitted += 1 };
+    }
+    let Some(key) = key(ctx, tp) else {
+        return;
+    };
+    let start = RequestStart {
+        ts_ns: now,
+        opcode,
+        _pad: 0,
+    };
+    if REQUEST_STARTS.insert(key, start, 0).is_err() {
+        count(counters::SUMMARY_TABLE_FULL);
+    }
+}
+
+/// A CQE: joined to its submission by request pointer (multishot's extra
+/// CQEs have none and count as unmatched, without latency).
+#[inline(always)]
+pub fn request_completed(ctx: &TracePointContext, tp: usize, now: u64) {
+    let res = read_u32(ctx, config::res_offset(tp)).unwrap_or(0) as i32;
+    let cflags = read_u32(ctx, config::cflags_offset(tp)).unwrap_or(0);
+    let key = key(ctx, tp).filter(|k| k.req != 0);
+    let start = key.and_then(|k| unsafe { REQUEST_STARTS.get(k) }.copied());
+    let (index, latency) = match start {
+        Some(s) => (s.opcode, Some(now.saturating_sub(s.ts_ns))),
+        // With --ops, a missing submission was filtered out, not lost.
+        None if config::opcode_filter_enabled() => return,
+        None => (OP_UNMATCHED, None),
+    };
+    if let Some(stats) = OP_STATS.get_ptr_mut(index) {
+        add(stats, res < 0, latency);
+    }
+    if res < 0 {
+        count_errno(ERRNO_OPCODE, index, res.unsigned_abs());
+    }
+    if cflags & CQE_F_MORE == 0
+        && let Some(k) = key
+    {
+        let _ = REQUEST_STARTS.remove(k);
+    }
+}
+
+/// An overflowed CQE: counted; its request stays in the table until the
+/// kernel reuses the request (the table is bounded).
+#[inline(always)]
+pub fn cqe_overflowed() {
+    count(counters::SUMMARY_CQE_OVERFLOW);
+}
