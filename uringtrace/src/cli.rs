@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::{
+    check::CheckArgs,
     format::OutputFormat,
     selection::{EventSelection, OpcodeSelection},
     workload::WorkloadArgs,
@@ -165,6 +166,13 @@ pub enum Command {
     /// Drive io_uring with a built-in scenario: the workload the tracer is
     /// tested against (`--list` shows the scenarios).
     Workload(WorkloadArgs),
+
+    /// Probe this kernel and report what uringtrace can see here: BTF,
+    /// privileges, the BPF ring buffer, tracefs, every tracepoint it uses,
+    /// which program types load and attach (tracepoint, tp_btf, fentry,
+    /// kprobe), the kprobe targets, and the hook each event kind gets.
+    /// Exits 1 when the io_uring system calls cannot be traced.
+    Check(CheckArgs),
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! uringtrace: an eBPF tracer for Linux io_uring.
 
 mod attach;
+mod check;
 mod cli;
 mod clock;
 mod decode;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Workload(args)) => workload::run(args).map(|()| 0),
+        Some(Command::Check(args)) => check::run(args),
         None => session::run(cli.trace),
     };
     match result {
