@@ -75,6 +75,9 @@ pub struct RecordHeader {
     pub pid: u32,
     /// Thread id.
     pub tid: u32,
+    /// The task's real uid and gid (`bpf_get_current_uid_gid`).
+    pub uid: u32,
+    pub gid: u32,
     pub comm: [u8; COMM_LEN],
 }
 
@@ -87,6 +90,8 @@ impl RecordHeader {
             ts_ns: 0,
             pid: 0,
             tid: 0,
+            uid: 0,
+            gid: 0,
             comm: [0; COMM_LEN],
         }
     }
@@ -94,3 +99,5 @@ impl RecordHeader {
 
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for RecordHeader {}
+
+const _: () = assert!(core::mem::size_of::<RecordHeader>() == 48);

@@ -20,7 +20,7 @@ pub use header::{HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind};
 
 /// Bumped whenever any record layout changes. The userspace side refuses
 /// records of another version rather than misreading them.
-pub const RECORD_VERSION: u16 = 2;
+pub const RECORD_VERSION: u16 = 3;
 
 /// Length of the kernel's `task_struct::comm`.
 pub const COMM_LEN: usize = 16;

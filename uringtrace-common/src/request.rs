@@ -166,8 +166,8 @@ const _: () = {
         assert!(REQUEST_TRACEPOINTS[i].raw_len.is_multiple_of(8));
         i += 1;
     }
-    assert!(core::mem::size_of::<TracepointRecord<RAW_SMALL>>() == 48 + RAW_SMALL);
-    assert!(core::mem::size_of::<TracepointRecord<RAW_LARGE>>() == 48 + RAW_LARGE);
+    assert!(core::mem::size_of::<TracepointRecord<RAW_SMALL>>() == 56 + RAW_SMALL);
+    assert!(core::mem::size_of::<TracepointRecord<RAW_LARGE>>() == 56 + RAW_LARGE);
 };
 
 /// Indexes of the tracepoints the summary joins.

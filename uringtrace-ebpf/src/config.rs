@@ -3,7 +3,7 @@
 //! running kernel's tracefs format files, because Rust eBPF has no CO-RE.
 
 use uringtrace_common::{
-    filter::FILTER_ALL,
+    filter::{FILTER_ALL, TaskFilter},
     layout::OFFSET_ABSENT,
     request::{OpcodeFilter, RequestLayout},
 };
@@ -36,6 +36,9 @@ static HOOK_MODE: u8 = uringtrace_common::hook_mode::FULL;
 /// `summary::SUMMARY_*`.
 #[unsafe(no_mangle)]
 static SUMMARY_MODE: u8 = uringtrace_common::summary::SUMMARY_OFF;
+/// `--uid`, `--comm`, `--cgroup`.
+#[unsafe(no_mangle)]
+static TASK_FILTER: TaskFilter = TaskFilter::OFF;
 /// `--ops`.
 #[unsafe(no_mangle)]
 static OPCODE_FILTER: OpcodeFilter = OpcodeFilter::ALL;
@@ -110,4 +113,8 @@ pub fn res_offset(tp: usize) -> u32 {
 #[inline(always)]
 pub fn cflags_offset(tp: usize) -> u32 {
     unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.cflags[tp]) }
+}
+#[inline(always)]
+pub fn task_filter() -> TaskFilter {
+    unsafe { core::ptr::read_volatile(&TASK_FILTER) }
 }

@@ -1,6 +1,8 @@
 //! Building headers and handing records to the ring buffer.
 
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns};
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+};
 use uringtrace_common::{RecordHeader, RecordKind, counters};
 
 use crate::maps::{EVENTS, count};
@@ -27,6 +29,9 @@ pub fn header(kind: RecordKind, task: Task) -> RecordHeader {
     header.ts_ns = unsafe { bpf_ktime_get_ns() };
     header.pid = task.tgid;
     header.tid = task.tid;
+    let uid_gid = bpf_get_current_uid_gid();
+    header.uid = uid_gid as u32;
+    header.gid = (uid_gid >> 32) as u32;
     header.comm = bpf_get_current_comm().unwrap_or_default();
     header
 }

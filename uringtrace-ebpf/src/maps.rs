@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use uringtrace_common::{
     counters,
-    filter::MAX_TRACED_TGIDS,
+    filter::{MAX_COMM_TGIDS, MAX_TRACED_TGIDS},
     request::MAX_TRACED_RINGS,
     summary::{
         CallStats, MAX_ERRNO_KEYS, MAX_TRACKED_REQUESTS, OP_SLOTS, RequestKey, RequestStart,
@@ -28,6 +28,10 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::
 /// threads created by traced processes, see process_filter).
 #[map]
 pub static TRACED_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
+/// Thread groups that passed `--comm` (see process_filter).
+#[map]
+pub static COMM_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_COMM_TGIDS, 0);
 
 /// Rings created by traced processes (ring pointer -> owner tgid), so that
 /// their requests are traced when a kernel thread that is not one of the

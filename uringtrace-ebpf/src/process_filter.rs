@@ -2,7 +2,11 @@
 //! TRACED_TGIDS, which follows forks in the kernel so a child's first call
 //! is never missed (userspace would learn of the child too late).
 
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_uid_gid},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
 use uringtrace_common::{
     counters,
     filter::{FILTER_ALL, TRACED_FORKED},
@@ -12,12 +16,37 @@ use uringtrace_common::{
 use crate::{
     config,
     emit::current_task,
-    maps::{TRACED_TGIDS, count},
+    maps::{COMM_TGIDS, TRACED_TGIDS, count},
 };
 
+/// The process filter (`-p`, a command and its descendants) and the task
+/// filters (`--uid`, `--comm`, `--cgroup`).
 #[inline(always)]
 pub fn is_traced(tgid: u32) -> bool {
-    config::filter_mode() == FILTER_ALL || TRACED_TGIDS.get_ptr(tgid).is_some()
+    (config::filter_mode() == FILTER_ALL || TRACED_TGIDS.get_ptr(tgid).is_some())
+        && task_filter_passes(tgid)
+}
+
+#[inline(always)]
+fn task_filter_passes(tgid: u32) -> bool {
+    let f = config::task_filter();
+    if f.uid_enabled != 0 && bpf_get_current_uid_gid() as u32 != f.uid {
+        return false;
+    }
+    if f.cgroup_id != 0 && unsafe { bpf_get_current_cgroup_id() } != f.cgroup_id {
+        return false;
+    }
+    if f.comm_enabled != 0 && COMM_TGIDS.get_ptr(tgid).is_none() {
+        if bpf_get_current_comm().unwrap_or_default() != f.comm {
+            return false;
+        }
+        // Its io_uring worker threads have other names: let the whole
+        // thread group through from now on.
+        if COMM_TGIDS.insert(tgid, 1, 0).is_err() {
+            count(counters::FILTER_FULL);
+        }
+    }
+    true
 }
 
 #[tracepoint(category = "sched", name = "sched_process_fork")]

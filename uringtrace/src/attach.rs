@@ -11,7 +11,7 @@ use aya::{
 };
 use uringtrace_common::{
     counters,
-    filter::{FILTER_ALL, FILTER_TGIDS, TRACED_EXPLICIT},
+    filter::{FILTER_ALL, FILTER_TGIDS, TRACED_EXPLICIT, TaskFilter},
     layout::OFFSET_ABSENT,
     request::{
         OpcodeFilter, REQUEST_TRACEPOINTS, TP_COMPLETE, TP_CQE_OVERFLOW, TP_REQ_FAILED, TP_SUBMIT,
@@ -50,6 +50,8 @@ pub struct AttachOptions {
     pub hook_mode: u8,
     /// `uringtrace_common::summary::SUMMARY_*`.
     pub summary: u8,
+    /// `--uid`, `--comm`, `--cgroup`.
+    pub task_filter: TaskFilter,
 }
 
 /// A loaded, attached tracer. Dropping it detaches every program.
@@ -196,6 +198,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("OPCODE_FILTER", &opcode_filter, true)
         .override_global("HOOK_MODE", &opts.hook_mode, true)
         .override_global("SUMMARY_MODE", &opts.summary, true)
+        .override_global("TASK_FILTER", &opts.task_filter, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;
@@ -371,4 +374,44 @@ pub fn traced_map_fd(traced: &BpfHashMap<MapData, u32, u8>) -> i32 {
 
     use aya::maps::IterableMap as _;
     traced.map().fd().as_fd().as_raw_fd()
+}
+
+/// The kernel's task filter from `--uid`, `--comm`, `--cgroup`.
+pub fn task_filter(
+    uid: Option<u32>,
+    comm: Option<&str>,
+    cgroup: Option<&Path>,
+) -> anyhow::Result<TaskFilter> {
+    let mut f = TaskFilter::OFF;
+    if let Some(uid) = uid {
+        f.uid_enabled = 1;
+        f.uid = uid;
+    }
+    if let Some(comm) = comm {
+        f.comm_enabled = 1;
+        f.comm[..comm.len()].copy_from_slice(comm.as_bytes());
+    }
+    if let Some(path) = cgroup {
+        f.cgroup_id = cgroup_id(path)?;
+    }
+    Ok(f)
+}
+
+/// A cgroup v2 id is the inode number of its directory in cgroupfs.
+fn cgroup_id(path: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    let full = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        Path::new("/sys/fs/cgroup").join(path)
+    };
+    let meta = std::fs::metadata(&full)
+        .with_context(|| format!("--cgroup: cannot read {}", full.display()))?;
+    if !meta.is_dir() || !full.join("cgroup.procs").exists() {
+        bail!(
+            "--cgroup: {} is not a cgroup v2 directory (no cgroup.procs in it)",
+            full.display()
+        );
+    }
+    Ok(meta.ino())
 }

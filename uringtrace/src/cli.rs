@@ -97,6 +97,22 @@ pub struct TraceArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_ops)]
     pub ops: Option<OpcodeSelection>,
 
+    /// Trace only tasks running with this real uid (a number or a user
+    /// name). Checked in the kernel.
+    #[arg(long, value_name = "UID", value_parser = parse_uid)]
+    pub uid: Option<u32>,
+
+    /// Trace only processes with this command name (`comm`, at most 15
+    /// bytes), and their io_uring worker threads. Checked in the kernel.
+    #[arg(long, value_name = "NAME", value_parser = parse_comm)]
+    pub comm: Option<String>,
+
+    /// Trace only tasks in this cgroup v2 (a directory under
+    /// /sys/fs/cgroup, absolute or relative to it; not its descendants).
+    /// Checked in the kernel.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+
     /// Stop tracing after SECONDS (a command keeps running, untraced).
     #[arg(short = 'd', long, value_name = "SECONDS")]
     pub duration: Option<f64>,
@@ -151,6 +167,32 @@ impl HookMode {
             Self::Reserve => hook_mode::RESERVE,
         }
     }
+}
+
+fn parse_uid(s: &str) -> Result<u32, String> {
+    if let Ok(n) = s.parse() {
+        return Ok(n);
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd")
+        .map_err(|e| format!("`{s}` is not a uid, and /etc/passwd is unreadable: {e}"))?;
+    passwd
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some(s))
+                .then(|| f.nth(1)?.parse().ok())
+                .flatten()
+        })
+        .ok_or_else(|| format!("no user `{s}` in /etc/passwd"))
+}
+
+fn parse_comm(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 15 || s.contains('\0') {
+        return Err(format!(
+            "`{s}` cannot be a command name: the kernel keeps 1 to 15 bytes"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 fn parse_events(s: &str) -> Result<EventSelection, String> {

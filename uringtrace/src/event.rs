@@ -32,6 +32,9 @@ pub struct Task {
     pub ts_ns: u64,
     pub pid: u32,
     pub tid: u32,
+    /// Real uid and gid of the task.
+    pub uid: u32,
+    pub gid: u32,
     pub comm: String,
 }
 
@@ -337,6 +340,8 @@ impl SyscallEvent {
                 ts_ns: header.ts_ns,
                 pid: header.pid,
                 tid: header.tid,
+                uid: header.uid,
+                gid: header.gid,
                 comm: comm(&header.comm),
             },
             outcome: Outcome {

@@ -175,6 +175,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     {
         bail!("-d needs a positive number of seconds, not {d}");
     }
+    let task_filter = attach::task_filter(args.uid, args.comm.as_deref(), args.cgroup.as_deref())?;
     let output = Output::open(args.output.as_deref())?;
     let summary_mode = if args.summary || (args.hist && !args.with_summary) {
         SUMMARY_ONLY
@@ -195,6 +196,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         ops: args.ops,
         hook_mode: args.hook_mode.kernel_value(),
         summary: summary_mode,
+        task_filter,
     })?;
     if !attached.missing.is_empty() {
         eprintln!(

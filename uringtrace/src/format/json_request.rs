@@ -24,6 +24,8 @@ struct Line<'a> {
     time: String,
     pid: u32,
     tid: u32,
+    uid: u32,
+    gid: u32,
     comm: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     worker: Option<&'static str>,
@@ -211,6 +213,8 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         time: clock.rfc3339(ev.task.ts_ns),
         pid: ev.task.pid,
         tid: ev.task.tid,
+        uid: ev.task.uid,
+        gid: ev.task.gid,
         comm: &ev.task.comm,
         worker: ev.worker.map(|w| w.name()),
         ring: ev.ring.map(|r| r.id),

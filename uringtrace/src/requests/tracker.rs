@@ -180,6 +180,8 @@ impl Tracker {
                 ts_ns: ts,
                 pid,
                 tid: header.tid,
+                uid: header.uid,
+                gid: header.gid,
                 comm,
             },
             worker,
