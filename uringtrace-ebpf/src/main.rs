@@ -4,6 +4,7 @@
 
 mod config;
 mod emit;
+mod kprobes;
 mod maps;
 mod process_filter;
 mod requests;

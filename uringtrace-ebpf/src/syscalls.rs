@@ -35,7 +35,7 @@ const IORING_ENTER_EXT_ARG_REG: u32 = 1 << 6;
 const _: () = assert!(READ_NONE == 0);
 
 /// The records that carry one call: header and result come first in each.
-trait CallRecord: Copy + 'static {
+pub trait CallRecord: Copy + 'static {
     const KIND: RecordKind;
     /// Its slot in the summary's SYSCALL_STATS.
     const SUMMARY_INDEX: u32;
@@ -52,9 +52,22 @@ trait CallRecord: Copy + 'static {
     fn at_exit(&mut self) {}
 }
 
+/// Where a system call's six arguments come from: the syscall tracepoint's
+/// record, or (kprobe mode) the user registers the syscall wrapper got.
+pub trait SyscallArgs {
+    fn arg(&self, n: usize) -> Result<u64, i32>;
+}
+
+impl SyscallArgs for TracePointContext {
+    #[inline(always)]
+    fn arg(&self, n: usize) -> Result<u64, i32> {
+        unsafe { self.read_at::<u64>(config::syscall_args_offset() + n * 8) }
+    }
+}
+
 #[inline(always)]
-fn arg(ctx: &TracePointContext, n: usize) -> Result<u64, i32> {
-    unsafe { ctx.read_at::<u64>(config::syscall_args_offset() + n * 8) }
+fn arg(ctx: &impl SyscallArgs, n: usize) -> Result<u64, i32> {
+    ctx.arg(n)
 }
 
 #[inline(always)]
@@ -75,8 +88,15 @@ fn begin<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task, record: &T) {
     }
 }
 
+/// The result of a syscall exit tracepoint.
 #[inline(always)]
-fn finish<T: CallRecord>(ctx: &TracePointContext, inflight: &HashMap<u32, T>) -> Result<(), i32> {
+fn tracepoint_ret(ctx: &TracePointContext) -> Result<i64, i32> {
+    unsafe { ctx.read_at(config::syscall_ret_offset()) }
+}
+
+#[inline(always)]
+pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) -> Result<(), i32> {
+    let ret = ret?;
     match config::hook_mode() {
         hook_mode::FULL => {}
         hook_mode::RESERVE => {
@@ -86,7 +106,6 @@ fn finish<T: CallRecord>(ctx: &TracePointContext, inflight: &HashMap<u32, T>) ->
         _ => return Ok(()),
     }
     let task = current_task();
-    let ret: i64 = unsafe { ctx.read_at(config::syscall_ret_offset())? };
     let now = unsafe { bpf_ktime_get_ns() };
     match inflight.get_ptr_mut(task.tid) {
         Some(slot) => {
@@ -140,7 +159,7 @@ pub fn sys_enter_io_uring_enter(ctx: TracePointContext) -> u32 {
     0
 }
 
-fn try_enter_io_uring_enter(ctx: &TracePointContext) -> Result<(), i32> {
+pub fn try_enter_io_uring_enter(ctx: &impl SyscallArgs) -> Result<(), i32> {
     if config::hook_mode() != hook_mode::FULL {
         return Ok(());
     }
@@ -252,7 +271,7 @@ fn read_enter_arg(flags: u32, argp: u64, argsz: u64) -> EnterArg {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_io_uring_enter")]
 pub fn sys_exit_io_uring_enter(ctx: TracePointContext) -> u32 {
-    let _ = finish(&ctx, &INFLIGHT_ENTER);
+    let _ = finish(tracepoint_ret(&ctx), &INFLIGHT_ENTER);
     0
 }
 
@@ -272,7 +291,7 @@ pub fn sys_enter_io_uring_register(ctx: TracePointContext) -> u32 {
     0
 }
 
-fn try_enter_io_uring_register(ctx: &TracePointContext) -> Result<(), i32> {
+pub fn try_enter_io_uring_register(ctx: &impl SyscallArgs) -> Result<(), i32> {
     if config::hook_mode() != hook_mode::FULL {
         return Ok(());
     }
@@ -295,7 +314,7 @@ fn try_enter_io_uring_register(ctx: &TracePointContext) -> Result<(), i32> {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_io_uring_register")]
 pub fn sys_exit_io_uring_register(ctx: TracePointContext) -> u32 {
-    let _ = finish(&ctx, &INFLIGHT_REGISTER);
+    let _ = finish(tracepoint_ret(&ctx), &INFLIGHT_REGISTER);
     0
 }
 
@@ -345,7 +364,7 @@ pub fn sys_enter_io_uring_setup(ctx: TracePointContext) -> u32 {
     0
 }
 
-fn try_enter_io_uring_setup(ctx: &TracePointContext) -> Result<(), i32> {
+pub fn try_enter_io_uring_setup(ctx: &impl SyscallArgs) -> Result<(), i32> {
     if config::hook_mode() != hook_mode::FULL {
         return Ok(());
     }
@@ -366,6 +385,6 @@ fn try_enter_io_uring_setup(ctx: &TracePointContext) -> Result<(), i32> {
 
 #[tracepoint(category = "syscalls", name = "sys_exit_io_uring_setup")]
 pub fn sys_exit_io_uring_setup(ctx: TracePointContext) -> u32 {
-    let _ = finish(&ctx, &INFLIGHT_SETUP);
+    let _ = finish(tracepoint_ret(&ctx), &INFLIGHT_SETUP);
     0
 }

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{TracePoint, trace_point::TracePointLink},
+    programs::{KProbe, TracePoint},
 };
 use uringtrace_common::{
     counters,
@@ -52,6 +52,76 @@ pub struct AttachOptions {
     pub summary: u8,
     /// `--uid`, `--comm`, `--cgroup`.
     pub task_filter: TaskFilter,
+    pub attach_mode: AttachMode,
+}
+
+/// `--attach`: how the system calls are hooked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// Syscall tracepoints when the kernel has them, else kprobes.
+    Auto,
+    /// `syscalls:sys_{enter,exit}_io_uring_*` (CONFIG_FTRACE_SYSCALLS).
+    Tracepoint,
+    /// kprobe + kretprobe on `__x64_sys_io_uring_*` (CONFIG_KPROBES).
+    Kprobe,
+}
+
+/// What the system calls are hooked with in this session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallHook {
+    Tracepoint,
+    Kprobe,
+}
+
+const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+
+/// The x86-64 syscall wrappers the kprobes attach to, with the programs.
+const SYSCALL_KPROBES: [(&str, &str, &str); 3] = [
+    (
+        "__x64_sys_io_uring_setup",
+        "kprobe_io_uring_setup",
+        "kretprobe_io_uring_setup",
+    ),
+    (
+        "__x64_sys_io_uring_enter",
+        "kprobe_io_uring_enter",
+        "kretprobe_io_uring_enter",
+    ),
+    (
+        "__x64_sys_io_uring_register",
+        "kprobe_io_uring_register",
+        "kretprobe_io_uring_register",
+    ),
+];
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Picks the syscall hook for `mode`, or says why none works here.
+fn syscall_hook(mode: AttachMode, tracepoints: bool) -> anyhow::Result<SyscallHook> {
+    let kprobes = Path::new(KPROBE_PMU).exists();
+    match (mode, tracepoints, kprobes) {
+        (AttachMode::Tracepoint | AttachMode::Auto, true, _) => Ok(SyscallHook::Tracepoint),
+        (AttachMode::Kprobe | AttachMode::Auto, _, true) => Ok(SyscallHook::Kprobe),
+        (AttachMode::Kprobe, _, false) => bail!(
+            "kernel {} has no kprobe PMU ({KPROBE_PMU} is missing: CONFIG_KPROBES is off); \
+             use --attach tracepoint",
+            kernel_release()
+        ),
+        (AttachMode::Tracepoint, false, _) => bail!(
+            "kernel {} has no io_uring system call tracepoints (CONFIG_FTRACE_SYSCALLS is off); \
+             use --attach kprobe",
+            kernel_release()
+        ),
+        (AttachMode::Auto, false, false) => bail!(
+            "kernel {} has neither system call tracepoints (CONFIG_FTRACE_SYSCALLS) nor \
+             kprobes (CONFIG_KPROBES): the io_uring system calls cannot be traced",
+            kernel_release()
+        ),
+    }
 }
 
 /// A loaded, attached tracer. Dropping it detaches every program.
@@ -65,7 +135,9 @@ pub struct Attached {
     /// Request tracepoints wanted but missing on this kernel.
     pub missing: Vec<&'static str>,
     /// Owned, so that [`detach`] can release them concurrently.
-    pub links: Vec<TracePointLink>,
+    pub links: Vec<Box<dyn Send>>,
+    /// How the system calls are hooked.
+    pub syscall_hook: SyscallHook,
     /// Summary mode's aggregates.
     pub summary: Option<SummaryMaps>,
 }
@@ -74,7 +146,7 @@ pub struct Attached {
 /// period (~75 ms here); one after the other, two dozen of them kept
 /// uringtrace from exiting for two seconds after its report. Concurrent
 /// detaches share grace periods.
-pub fn detach(links: Vec<TracePointLink>, ebpf: Ebpf) {
+pub fn detach(links: Vec<Box<dyn Send>>, ebpf: Ebpf) {
     std::thread::scope(|scope| {
         for link in links {
             scope.spawn(move || drop(link));
@@ -96,13 +168,36 @@ const SYSCALL_PROGRAMS: [&str; 6] = [
 
 /// Offsets the programs need, from this kernel's format files.
 struct Layouts {
-    syscall_args: u32,
-    syscall_ret: u32,
+    /// Absent when the kernel has no syscall tracepoints.
+    syscalls: Option<(u32, u32)>,
     fork_child_pid: u32,
     exit_group_dead: u32,
 }
 
 fn resolve_layouts(root: &Path) -> anyhow::Result<Layouts> {
+    let has_syscall_tracepoints = root
+        .join("events/syscalls/sys_enter_io_uring_enter")
+        .is_dir();
+    let syscalls = if has_syscall_tracepoints {
+        Some(resolve_syscall_layouts(root)?)
+    } else {
+        None
+    };
+    let fork = tracefs::format(root, "sched", "sched_process_fork")?;
+    let exit = tracefs::format(root, "sched", "sched_process_exit")?;
+    Ok(Layouts {
+        syscalls,
+        fork_child_pid: fork.field("child_pid")?.offset,
+        exit_group_dead: exit
+            .fields
+            .iter()
+            .find(|f| f.name == "group_dead")
+            .map_or(OFFSET_ABSENT, |f| f.offset),
+    })
+}
+
+/// The arguments' and the result's offsets in the syscall tracepoints.
+fn resolve_syscall_layouts(root: &Path) -> anyhow::Result<(u32, u32)> {
     let mut syscall_args = None;
     for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
         let fmt = tracefs::format(root, "syscalls", &format!("sys_enter_{call}")).context(
@@ -152,18 +247,7 @@ fn resolve_layouts(root: &Path) -> anyhow::Result<Layouts> {
         }
         syscall_ret = Some(off);
     }
-    let fork = tracefs::format(root, "sched", "sched_process_fork")?;
-    let exit = tracefs::format(root, "sched", "sched_process_exit")?;
-    Ok(Layouts {
-        syscall_args: syscall_args.unwrap_or(16),
-        syscall_ret: syscall_ret.unwrap_or(16),
-        fork_child_pid: fork.field("child_pid")?.offset,
-        exit_group_dead: exit
-            .fields
-            .iter()
-            .find(|f| f.name == "group_dead")
-            .map_or(OFFSET_ABSENT, |f| f.offset),
-    })
+    Ok((syscall_args.unwrap_or(16), syscall_ret.unwrap_or(16)))
 }
 
 pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
@@ -177,6 +261,8 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     raise_memlock_limit();
     let root = tracefs::root()?;
     let layouts = resolve_layouts(&root)?;
+    let syscall_hook = syscall_hook(opts.attach_mode, layouts.syscalls.is_some())?;
+    let (syscall_args, syscall_ret) = layouts.syscalls.unwrap_or((16, 16));
     let formats = RequestFormats::read(&root).context("reading the io_uring tracepoint formats")?;
     let request_layout = formats.kernel_layout();
     let opcode_filter = opcodes_for_kernel(opts.ops);
@@ -190,8 +276,8 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let mut ebpf = EbpfLoader::new()
         .override_global("FILTER_MODE", &filter_mode, true)
         .override_global("FOLLOW_FORKS", &follow, true)
-        .override_global("SYSCALL_ARGS_OFFSET", &layouts.syscall_args, true)
-        .override_global("SYSCALL_RET_OFFSET", &layouts.syscall_ret, true)
+        .override_global("SYSCALL_ARGS_OFFSET", &syscall_args, true)
+        .override_global("SYSCALL_RET_OFFSET", &syscall_ret, true)
         .override_global("FORK_CHILD_PID_OFFSET", &layouts.fork_child_pid, true)
         .override_global("EXIT_GROUP_DEAD_OFFSET", &layouts.exit_group_dead, true)
         .override_global("REQUEST_LAYOUT", &request_layout, true)
@@ -234,17 +320,19 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
             None => missing.push(tp.names[0]),
         }
     }
-    programs.extend(
-        SYSCALL_PROGRAMS
-            .iter()
-            .filter(|p| {
-                let call = p
-                    .trim_start_matches("sys_enter_")
-                    .trim_start_matches("sys_exit_");
-                opts.events.shows(call)
-            })
-            .map(|p| (*p, "syscalls", *p)),
-    );
+    if syscall_hook == SyscallHook::Tracepoint {
+        programs.extend(
+            SYSCALL_PROGRAMS
+                .iter()
+                .filter(|p| {
+                    let call = p
+                        .trim_start_matches("sys_enter_")
+                        .trim_start_matches("sys_exit_");
+                    opts.events.shows(call)
+                })
+                .map(|p| (*p, "syscalls", *p)),
+        );
+    }
     let mut links = Vec::with_capacity(programs.len());
     for (prog, category, name) in programs {
         let program: &mut TracePoint = ebpf
@@ -260,7 +348,10 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         let id = program
             .attach(category, name)
             .with_context(|| format!("attaching to tracepoint {category}:{name}"))?;
-        links.push(program.take_link(id)?);
+        links.push(Box::new(program.take_link(id)?) as Box<dyn Send>);
+    }
+    if syscall_hook == SyscallHook::Kprobe {
+        attach_syscall_kprobes(&mut ebpf, opts.events, &mut links)?;
     }
 
     let events = RingBuf::try_from(
@@ -293,7 +384,49 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         formats,
         missing,
         links,
+        syscall_hook,
     })
+}
+
+/// Kretprobes first, like the tracepoints: no entry is recorded without its
+/// exit program in place.
+fn attach_syscall_kprobes(
+    ebpf: &mut Ebpf,
+    events: EventSelection,
+    links: &mut Vec<Box<dyn Send>>,
+) -> anyhow::Result<()> {
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let wanted: Vec<_> = SYSCALL_KPROBES
+        .iter()
+        .filter(|(symbol, _, _)| events.shows(symbol.trim_start_matches("__x64_sys_")))
+        .collect();
+    for (symbol, _, _) in &wanted {
+        if !kallsyms.is_empty() && !kallsyms.contains(&format!(" {symbol}\n")) {
+            bail!(
+                "kernel {} has no {symbol} to probe (not an x86-64 kernel?); \
+                 use --attach tracepoint",
+                kernel_release()
+            );
+        }
+    }
+    let programs = wanted
+        .iter()
+        .map(|(s, _, ret)| (*s, *ret))
+        .chain(wanted.iter().map(|(s, entry, _)| (*s, *entry)));
+    for (symbol, prog) in programs {
+        let program: &mut KProbe = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("eBPF object lacks program {prog}"))?
+            .try_into()?;
+        program
+            .load()
+            .with_context(|| format!("the kernel's verifier rejected {prog}"))?;
+        let id = program
+            .attach(symbol, 0)
+            .with_context(|| format!("attaching {prog} to {symbol}"))?;
+        links.push(Box::new(program.take_link(id)?));
+    }
+    Ok(())
 }
 
 /// The eBPF program of each request tracepoint, by REQUEST_TRACEPOINTS index.

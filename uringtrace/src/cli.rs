@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::{
+    attach::AttachMode,
     check::CheckArgs,
     format::OutputFormat,
     selection::{EventSelection, OpcodeSelection},
@@ -96,6 +97,14 @@ pub struct TraceArgs {
     /// their submission's opcode. System calls are not affected.
     #[arg(long, value_name = "LIST", value_parser = parse_ops)]
     pub ops: Option<OpcodeSelection>,
+
+    /// How to hook the io_uring system calls: `tracepoint`
+    /// (syscalls:sys_{enter,exit}_io_uring_*), `kprobe` (kprobe + kretprobe
+    /// on the __x64_sys_io_uring_* wrappers, for kernels without syscall
+    /// tracepoints), or `auto`: tracepoints when present, else kprobes.
+    /// Request events always come from the io_uring tracepoints.
+    #[arg(long = "attach", value_enum, default_value_t = AttachMode::Auto, value_name = "MODE")]
+    pub attach_mode: AttachMode,
 
     /// Trace only tasks running with this real uid (a number or a user
     /// name). Checked in the kernel.

@@ -197,7 +197,11 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         hook_mode: args.hook_mode.kernel_value(),
         summary: summary_mode,
         task_filter,
+        attach_mode: args.attach_mode,
     })?;
+    if attached.syscall_hook == attach::SyscallHook::Kprobe {
+        eprintln!("uringtrace: system calls hooked with kprobes on __x64_sys_io_uring_*");
+    }
     if !attached.missing.is_empty() {
         eprintln!(
             "uringtrace: this kernel has no io_uring:{} tracepoint(s): those events are not traced",
