@@ -77,7 +77,8 @@ const FIELD_NAMES: [(F, &[&str]); 39] = [
     (F::NrFiles, &["nr_files"]),
     (F::NrBufs, &["nr_bufs"]),
     (F::Ret, &["ret"]),
-    (F::Rw, &["rw"]),
+    // 7.2 replaced `int rw` by `bool hashed`: both say the work is hashed.
+    (F::Rw, &["rw", "hashed"]),
     (F::Mask, &["mask"]),
     (F::Events, &["events"]),
     (F::TargetReq, &["target_req"]),
@@ -250,6 +251,16 @@ impl RequestFormats {
                     layout.nonzero[i] = tp.offset(F::Count);
                 }
             }
+        }
+        // The summary joins CQEs to submissions in the kernel by request
+        // pointer; where the completion tracepoint has none (5.10), every
+        // side must key by user_data instead.
+        let complete = REQUEST_TRACEPOINTS
+            .iter()
+            .find(|tp| tp.kind == RecordKind::Complete)
+            .and_then(|tp| self.tracepoints[tp.index].as_ref());
+        if complete.is_some_and(|c| !c.has(F::Req)) {
+            layout.req = [OFFSET_ABSENT; TRACEPOINT_COUNT];
         }
         layout
     }

@@ -354,9 +354,14 @@ impl Tracker {
             }
             RecordKind::FailLink => {
                 let request = self.on_path(ring, f, raw, Paths::default());
-                let next = f
-                    .get(raw, F::Link)
-                    .and_then(|l| self.known((ring, l), Paths::default()));
+                let next = f.get(raw, F::Link).and_then(|l| {
+                    let key = if f.has(F::Ctx) {
+                        Some((ring, l))
+                    } else {
+                        self.key_of_request(l)
+                    };
+                    key.and_then(|k| self.known(k, Paths::default()))
+                });
                 RequestDetail::FailLink { request, next }
             }
             RecordKind::CqringWait => RequestDetail::CqringWait {
@@ -469,6 +474,16 @@ impl Tracker {
         }
         self.recent_order.push_back((key, r.id));
         self.recent.insert(key, r);
+    }
+
+    /// The key of a request known by pointer only (5.10's fail_link has no
+    /// ring): a scan, for a rare event.
+    fn key_of_request(&self, req: u64) -> Option<Key> {
+        self.pending
+            .keys()
+            .chain(self.recent.keys())
+            .find(|k| k.1 == req)
+            .copied()
     }
 
     /// A live request, or one that just finished.
@@ -606,6 +621,8 @@ impl Tracker {
         let user_data = f.u64(raw, F::UserData);
         let opcode = f.get(raw, F::Opcode).map(|v| v as u8);
         let key = match f.get(raw, F::Req) {
+            // 5.10's fail_link names the request but not its ring.
+            Some(req) if !f.has(F::Ctx) => self.key_of_request(req),
             Some(req) => Some((ring, req)),
             // Kernels before 5.13 name requests by user_data only.
             None if f.has(F::UserData) => self.by_user_data(ring, user_data),
@@ -901,6 +918,33 @@ mod tests {
             (Some(4), Some(10), Some(true))
         );
         assert_eq!((t.in_flight(), t.stats.ring_gone), ((0, 0), 1));
+    }
+
+    #[test]
+    fn fail_link_without_a_ring_finds_its_requests() {
+        // 5.10: io_uring_fail_link has req and link, no ctx.
+        const FAIL_LINK_5_10: &str = "\
+\tfield:void * req;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:void * target_req;\toffset:16;\tsize:8;\tsigned:0;";
+        let fail_link = FAIL_LINK_5_10.replace("target_req", "link");
+        let mut t = Tracker::new(
+            RequestFormats::from_texts(&[
+                (RecordKind::Submit, SUBMIT),
+                (RecordKind::Complete, COMPLETE),
+                (RecordKind::FailLink, &fail_link),
+            ]),
+            16,
+        );
+        let a = submit(&mut t, 0, 0xa0, 1, 1 << 2);
+        let b = submit(&mut t, 1, 0xb0, 2, 0);
+        complete(&mut t, 2, 0xa0, 1, -9, 0);
+        let (h, bytes) = record(RecordKind::FailLink, 3, &[(8, 0xa0, 8), (16, 0xb0, 8)]);
+        let ev = t.process(&h, RecordKind::FailLink, &bytes).unwrap();
+        assert_eq!(ev.ring, None);
+        let RequestDetail::FailLink { request, next } = ev.detail else {
+            panic!()
+        };
+        assert_eq!((request.id, next.and_then(|n| n.id)), (a.id, b.id));
     }
 
     #[test]
