@@ -306,33 +306,32 @@ fn probe_tracefs() -> (Tracefs, Option<PathBuf>) {
             },
             Some(root),
         ),
-        // Mounted, but root() could not see its events: say why, rather
-        // than the mount error of its fallback.
-        Err(err) => match mounted_at {
-            Some(path) => {
+        Err(err) => {
+            // Mounted but closed to us (tracefs is root-only): say so, rather
+            // than the mount error of root()'s fallback.
+            let denied = mounted_at.and_then(|path| {
                 let events = Path::new(&path).join("events");
-                let why = match std::fs::read_dir(&events) {
-                    Ok(_) => err.to_string(),
-                    Err(e) => format!("{}: {}", events.display(), io_error_text(&e)),
-                };
-                (
-                    Tracefs {
-                        status: TracefsStatus::Unreadable,
-                        path: Some(path),
-                        error: Some(why),
-                    },
-                    None,
-                )
-            }
-            None => (
-                Tracefs {
+                match std::fs::read_dir(&events) {
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                        Some((path, format!("{}: {}", events.display(), io_error_text(&e))))
+                    }
+                    _ => None,
+                }
+            });
+            let tracefs = match denied {
+                Some((path, why)) => Tracefs {
+                    status: TracefsStatus::Unreadable,
+                    path: Some(path),
+                    error: Some(why),
+                },
+                None => Tracefs {
                     status: TracefsStatus::Unavailable,
                     path: None,
                     error: Some(err.to_string()),
                 },
-                None,
-            ),
-        },
+            };
+            (tracefs, None)
+        }
     }
 }
 
