@@ -1,9 +1,11 @@
-//! Project tasks: `cargo xtask setup|demo|test|lint`.
+//! Project tasks: `cargo xtask setup|demo|test|vm-test|lint`.
 
+mod apt;
 mod lint;
 mod run;
 mod setup;
 mod test;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -18,30 +20,62 @@ struct Cli {
 enum Task {
     /// Install what building the eBPF programs needs (idempotent): nightly
     /// rust-src, LLVM 22, bpf-linker 0.13.0, and newer kernel headers for the
-    /// decode-table tests.
+    /// decode-table tests; and for the VM suite, the musl target and qemu.
     Setup,
     /// Set up, build, and trace the built-in `tour` workload in text mode.
     Demo,
-    /// Set up, then run the unit and integration tests (needs root).
+    /// Set up, then run the unit and integration tests (needs root), then
+    /// the integration tests again in VMs on every kernel of the matrix
+    /// (see `vm-test`).
     Test {
-        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        /// Only the tests on this machine, not the VM suite.
+        #[arg(long)]
+        host_only: bool,
+        /// Extra arguments for `cargo test` (e.g. a test name filter); the
+        /// VM suite runs in full.
         #[arg(last = true)]
         cargo_args: Vec<String>,
     },
+    /// Run the tracer's integration tests in qemu VMs on Debian's 5.10,
+    /// 6.1, 6.12 and sid kernels; print a table of tests by kernel and save
+    /// each kernel's io_uring tracepoint formats in target/vm/formats.
+    VmTest(vm::VmTestArgs),
     /// rustfmt and clippy (-D warnings) on the userspace and eBPF crates.
     Lint,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
-        Task::Setup => setup::run(),
+        Task::Setup => {
+            setup::run()?;
+            setup::vm_tools()
+        }
         Task::Demo => {
             setup::run()?;
             run::demo()
         }
-        Task::Test { cargo_args } => {
+        Task::Test {
+            host_only,
+            cargo_args,
+        } => {
             setup::run()?;
-            test::run(&cargo_args)
+            if !host_only {
+                setup::vm_tools()?;
+            }
+            test::run(&cargo_args)?;
+            if host_only {
+                return Ok(());
+            }
+            vm::run(&vm::VmTestArgs::default())
+        }
+        Task::VmTest(args) => {
+            if args.list {
+                vm::list();
+                return Ok(());
+            }
+            setup::run()?;
+            setup::vm_tools()?;
+            vm::run(&args)
         }
         Task::Lint => {
             setup::run()?;

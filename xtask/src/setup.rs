@@ -3,16 +3,22 @@
 
 use std::{
     fs,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
 };
 
 use anyhow::{Context as _, bail};
 
-use crate::run::{is_root, status, workspace_root};
+use crate::{
+    apt,
+    run::{is_root, status, workspace_root},
+};
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const LLVM_PACKAGES: [&str; 2] = ["llvm-22-dev", "libpolly-22-dev"];
+/// The VM suite's static binaries (init, tracer, tests) are built for it.
+pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+const QEMU_PACKAGE: &str = "qemu-system-x86";
 
 fn ok(step: &str, detail: &str) {
     println!("setup: {step}: {detail}");
@@ -31,6 +37,56 @@ pub fn run() -> anyhow::Result<()> {
     bpf_linker()?;
     kernel_headers()?;
     Ok(())
+}
+
+/// What `cargo xtask vm-test` needs on top of `run`: the musl target for
+/// static binaries, and qemu.
+pub fn vm_tools() -> anyhow::Result<()> {
+    musl_target()?;
+    qemu()
+}
+
+fn musl_target() -> anyhow::Result<()> {
+    let step = "Rust target x86_64-unknown-linux-musl";
+    // Run from cargo, rustup applies to the toolchain that cargo belongs to
+    // (RUSTUP_TOOLCHAIN is set for us).
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .context("`rustup target list --installed` failed: the VM suite needs rustup")?;
+    if installed.lines().any(|l| l.trim() == MUSL_TARGET) {
+        ok(step, "present");
+        return Ok(());
+    }
+    ok(step, "installing");
+    status(Command::new("rustup").args(["target", "add", MUSL_TARGET]))
+}
+
+fn qemu() -> anyhow::Result<()> {
+    let step = "qemu-system-x86_64 (apt)";
+    if let Some(v) = output(Command::new("qemu-system-x86_64").arg("--version")) {
+        ok(step, v.lines().next().unwrap_or("present").trim());
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "{step}: missing; run as root: apt-get update && apt-get install -y \
+             --no-install-recommends {QEMU_PACKAGE}"
+        );
+    }
+    ok(step, &format!("installing {QEMU_PACKAGE}"));
+    status(Command::new("apt-get").args(["update", "-qq"]))?;
+    status(
+        Command::new("apt-get")
+            // The VMs run with -nographic: none of the display front ends
+            // qemu recommends.
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                QEMU_PACKAGE,
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn rust_src() -> anyhow::Result<()> {
@@ -134,70 +190,15 @@ fn kernel_headers() -> anyhow::Result<()> {
     }
     ok(step, "downloading");
     let base = workspace_root().join("target/apt-sid");
-    let debs = fetch_debs(&base, "sid", &["linux-libc-dev"])?;
+    let debs = apt::fetch_debs(&base, "sid", &["linux-libc-dev"])?;
     let root = workspace_root().join("target/kernel-headers");
     fs::create_dir_all(&root)?;
     for deb in debs {
-        status(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+        apt::unpack(&deb, &root)?;
     }
     if !dir.join("linux/io_uring.h").is_file() {
         bail!("{step}: linux/io_uring.h not in the package");
     }
     ok(step, &format!("in {}", dir.display()));
     Ok(())
-}
-
-/// `apt-get download` of `packages` from Debian `suite`, with a private
-/// sources list and state under `base`. Returns the .deb files.
-pub fn fetch_debs(base: &Path, suite: &str, packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
-    let lists = base.join("lists");
-    let archives = base.join("debs");
-    fs::create_dir_all(lists.join("partial"))?;
-    fs::create_dir_all(&archives)?;
-    let sources = base.join("sources.list");
-    fs::write(
-        &sources,
-        format!(
-            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] \
-             http://deb.debian.org/debian {suite} main\n"
-        ),
-    )?;
-    let apt_opts = |cmd: &mut Command| {
-        cmd.arg(format!("-oDir::Etc::SourceList={}", sources.display()))
-            .arg("-oDir::Etc::SourceParts=/dev/null")
-            .arg(format!("-oDir::State::Lists={}", lists.display()))
-            .arg("-oDir::Cache::pkgcache=")
-            .arg("-oDir::Cache::srcpkgcache=")
-            .arg("-oAPT::Get::List-Cleanup=0")
-            .arg("-oDebug::NoLocking=1");
-    };
-    let mut update = Command::new("apt-get");
-    apt_opts(&mut update);
-    status(update.args(["-qq", "update"]))?;
-    let before: Vec<_> = list_debs(&archives)?;
-    let mut download = Command::new("apt-get");
-    apt_opts(&mut download);
-    status(
-        download
-            .current_dir(&archives)
-            .args(["-qq", "download"])
-            .args(packages),
-    )?;
-    let after = list_debs(&archives)?;
-    let new: Vec<_> = after.into_iter().filter(|d| !before.contains(d)).collect();
-    if new.is_empty() {
-        bail!("apt-get download {} produced no .deb", packages.join(" "));
-    }
-    Ok(new)
-}
-
-fn list_debs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut v = Vec::new();
-    for e in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let p = e?.path();
-        if p.extension().is_some_and(|x| x == "deb") {
-            v.push(p);
-        }
-    }
-    Ok(v)
 }
