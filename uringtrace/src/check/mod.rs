@@ -127,9 +127,12 @@ fn request_kprobe_symbols(event: &str) -> &'static [&'static str] {
     }
 }
 
-/// Whether uringtrace attaches kprobes yet: today it attaches tracepoints
-/// only, so a kprobe hook is reported but does not make an event traceable.
-const KPROBES_IMPLEMENTED: bool = false;
+/// Whether uringtrace attaches the kprobe fallback of `event`: the system
+/// calls' (`--attach kprobe`, on the x86-64 wrappers, whose pt_regs it
+/// reads), not yet the requests'.
+fn kprobe_implemented(event: &str) -> bool {
+    SYSCALL_EVENTS.contains(&event) && cfg!(target_arch = "x86_64")
+}
 
 fn probe_kernel() -> Report {
     raise_memlock_limit();
@@ -665,16 +668,21 @@ fn plan_events(
     EVENT_NAMES
         .iter()
         .map(|&event| {
-            // The tracepoints the event needs, and the kprobe symbols (each
-            // with its kretprobe for system calls) that could stand in.
-            let (needed, kprobe_symbols): (Vec<&TracepointStatus>, Vec<String>) =
+            // The tracepoints the event needs, its hook's targets among them,
+            // and the kprobe symbols (each with its kretprobe for system
+            // calls) that could stand in. The system calls are hooked all
+            // the same way, as the attach mode `auto` does: tracepoints
+            // when the kernel has them all, else kprobes.
+            let (needed, own, kprobe_symbols): (Vec<&TracepointStatus>, Vec<String>, Vec<String>) =
                 if SYSCALL_EVENTS.contains(&event) {
                     (
+                        tracepoints
+                            .iter()
+                            .filter(|tp| tp.category == "syscalls")
+                            .collect(),
                         ["sys_enter_", "sys_exit_"]
                             .iter()
-                            .filter_map(|dir| {
-                                find_tracepoint(tracepoints, "syscalls", &format!("{dir}{event}"))
-                            })
+                            .map(|dir| format!("syscalls:{dir}{event}"))
                             .collect(),
                         vec![format!("{SYSCALL_PREFIX}{event}")],
                     )
@@ -683,6 +691,7 @@ fn plan_events(
                         .and_then(|index| tracepoints.get(BASE_TRACEPOINTS.len() + index));
                     (
                         tracepoint.into_iter().collect(),
+                        tracepoint.map(|tp| tp.qualified()).into_iter().collect(),
                         request_kprobe_symbols(event)
                             .iter()
                             .map(|s| s.to_string())
@@ -693,13 +702,16 @@ fn plan_events(
                 return EventPlan {
                     event,
                     hook: HookKind::Tracepoint,
-                    targets: needed.iter().map(|tp| tp.qualified()).collect(),
+                    targets: own,
                     implemented: true,
                     reason: None,
                 };
             }
             let tracepoint_why = if needed.iter().any(|tp| tp.status == Presence::Unknown) {
                 tracefs_why()
+            } else if SYSCALL_EVENTS.contains(&event) && needed.iter().all(|tp| !tp.is_present()) {
+                "no syscalls:sys_{enter,exit}_io_uring_* tracepoints (CONFIG_FTRACE_SYSCALLS)"
+                    .to_string()
             } else {
                 let missing: Vec<String> = needed
                     .iter()
@@ -720,10 +732,11 @@ fn plan_events(
                             event,
                             hook: HookKind::Kprobe,
                             targets: hook_targets,
-                            implemented: KPROBES_IMPLEMENTED,
-                            reason: (!KPROBES_IMPLEMENTED).then(|| {
+                            implemented: kprobe_implemented(event),
+                            reason: (!kprobe_implemented(event)).then(|| {
                                 format!(
-                                    "{tracepoint_why}, and uringtrace does not attach kprobes yet"
+                                    "{tracepoint_why}, and uringtrace does not attach its \
+                                     kprobe yet"
                                 )
                             }),
                         };
@@ -771,18 +784,25 @@ fn judge(
                 text::outcome(ring_buffer)
             ));
         }
-        let tracepoint_probe = &program_types.tracepoint;
-        let uses_tracepoints = events
-            .iter()
-            .any(|e| SYSCALL_EVENTS.contains(&e.event) && e.hook == HookKind::Tracepoint);
-        if uses_tracepoints {
-            for (step, outcome) in [
-                ("load", &tracepoint_probe.load),
-                ("attach", &tracepoint_probe.attach),
-            ] {
+        // The program type the system calls' hook needs must load and attach.
+        for (hook, name, probe) in [
+            (
+                HookKind::Tracepoint,
+                "tracepoint",
+                &program_types.tracepoint,
+            ),
+            (HookKind::Kprobe, "kprobe", &program_types.kprobe),
+        ] {
+            let used = events
+                .iter()
+                .any(|e| SYSCALL_EVENTS.contains(&e.event) && e.hook == hook && e.implemented);
+            if !used {
+                continue;
+            }
+            for (step, outcome) in [("load", &probe.load), ("attach", &probe.attach)] {
                 if let Outcome::Failed { .. } = outcome {
                     problems.push(format!(
-                        "a tracepoint program failed to {step}: {}",
+                        "a {name} program failed to {step}: {}",
                         text::outcome(outcome)
                     ));
                 }
@@ -962,15 +982,76 @@ mod tests {
                 format!("{SYSCALL_PREFIX}io_uring_enter%return")
             ]
         );
-        assert!(!enter.traceable());
+        // uringtrace hooks the x86-64 system call wrappers.
+        assert_eq!(enter.traceable(), cfg!(target_arch = "x86_64"));
+        // Not the requests, yet.
         assert_eq!(plans[5].hook, HookKind::Kprobe);
         assert_eq!(plans[5].targets, ["io_issue_sqe"]);
+        assert!(!plans[5].traceable());
         assert_eq!(plans[6].event, "complete");
         assert_eq!(plans[6].hook, HookKind::None);
         assert_eq!(
             plans[6].reason.as_deref(),
             Some("no io_uring:io_uring_complete tracepoint")
         );
+    }
+
+    const ROOT: Privileges = Privileges {
+        euid: 0,
+        cap_sys_admin: true,
+        cap_bpf: true,
+        cap_perfmon: true,
+        sufficient: true,
+    };
+
+    /// Every program type loads; `kprobe_attach` is how the kprobe attaches.
+    fn program_types(kprobe_attach: Outcome) -> ProgramTypes {
+        let probe = |attach| ProgramProbe {
+            target: None,
+            btf_id: None,
+            load: Outcome::Ok,
+            attach,
+        };
+        ProgramTypes {
+            tracepoint: probe(Outcome::Ok),
+            tp_btf: probe(Outcome::Ok),
+            fentry: probe(Outcome::Ok),
+            kprobe: probe(kprobe_attach),
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn kprobe_hook_needs_kprobes_to_attach() {
+        let tracepoints = all_tracepoints(false, true);
+        let plans = plan_events(&tracepoints, &TRACEFS, &pmu(true), &kallsyms(true));
+        let refused = Outcome::failed(
+            "perf_event_open",
+            &io::Error::from_raw_os_error(libc::EPERM),
+        );
+        let verdict = judge(
+            &ROOT,
+            &Outcome::Ok,
+            &tracepoints,
+            &program_types(refused),
+            &plans,
+        );
+        assert!(!verdict.syscalls_traceable);
+        assert_eq!(
+            verdict.problems,
+            [
+                "a kprobe program failed to attach: failed: EPERM (Operation not permitted) from \
+              perf_event_open"
+            ]
+        );
+        let verdict = judge(
+            &ROOT,
+            &Outcome::Ok,
+            &tracepoints,
+            &program_types(Outcome::Ok),
+            &plans,
+        );
+        assert!(verdict.syscalls_traceable, "{:?}", verdict.problems);
     }
 
     #[test]
@@ -985,31 +1066,13 @@ mod tests {
         assert_eq!(
             plans[0].reason.as_deref(),
             Some(
-                "no syscalls:sys_enter_io_uring_setup or syscalls:sys_exit_io_uring_setup \
-                 tracepoint; no kprobe PMU"
+                "no syscalls:sys_{enter,exit}_io_uring_* tracepoints (CONFIG_FTRACE_SYSCALLS); \
+                 no kprobe PMU"
             )
         );
-        let privileges = Privileges {
-            euid: 0,
-            cap_sys_admin: true,
-            cap_bpf: true,
-            cap_perfmon: true,
-            sufficient: true,
-        };
-        let probe = || ProgramProbe {
-            target: None,
-            btf_id: None,
-            load: Outcome::Ok,
-            attach: Outcome::Ok,
-        };
-        let program_types = ProgramTypes {
-            tracepoint: probe(),
-            tp_btf: probe(),
-            fentry: probe(),
-            kprobe: probe(),
-        };
+        let program_types = program_types(Outcome::Ok);
         let verdict = judge(
-            &privileges,
+            &ROOT,
             &Outcome::Ok,
             &all_tracepoints(false, true),
             &program_types,
@@ -1017,7 +1080,12 @@ mod tests {
         );
         assert!(!verdict.syscalls_traceable);
         assert_eq!(verdict.request_events_traceable, REQUEST_TRACEPOINTS.len());
-        // One problem per call: each reason names the call's tracepoints.
-        assert_eq!(verdict.problems.len(), 3, "{:?}", verdict.problems);
+        // The three calls share their reason: one problem names them all.
+        assert_eq!(
+            verdict.problems,
+            ["io_uring_setup, io_uring_enter, io_uring_register: no \
+                 syscalls:sys_{enter,exit}_io_uring_* tracepoints (CONFIG_FTRACE_SYSCALLS); \
+                 no kprobe PMU"]
+        );
     }
 }

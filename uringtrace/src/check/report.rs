@@ -205,8 +205,8 @@ pub enum HookKind {
     None,
 }
 
-/// The hook uringtrace uses for one event kind on this kernel: the one the
-/// automatic attach mode picks.
+/// The hook uringtrace uses for one event kind on this kernel: the one
+/// `--attach auto` picks.
 #[derive(Debug, Serialize)]
 pub struct EventPlan {
     /// As in the events' JSON `event` field and `-e`.

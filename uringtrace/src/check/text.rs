@@ -128,7 +128,7 @@ pub fn render(report: &Report) -> String {
             .collect(),
     );
 
-    out.push_str("\nevents (the hook uringtrace uses for each on this kernel)\n");
+    out.push_str("\nevents (the hook `--attach auto` uses for each on this kernel)\n");
     table(
         &mut out,
         "  ",
