@@ -9,6 +9,7 @@ use crate::{
     check::CheckArgs,
     format::OutputFormat,
     selection::{EventSelection, OpcodeSelection},
+    top::TopArgs,
     workload::WorkloadArgs,
 };
 
@@ -218,6 +219,10 @@ pub enum Command {
     /// tested against (`--list` shows the scenarios).
     Workload(WorkloadArgs),
 
+    /// A live view of the rings, refreshed like top(1): per process and
+    /// ring, submissions/s, CQEs/s, requests in flight, errors, CQ
+    /// overflows, io-wq offloads and SQPOLL wake-ups.
+    Top(TopArgs),
     /// Probe this kernel and report what uringtrace can see here: BTF,
     /// privileges, the BPF ring buffer, tracefs, every tracepoint it uses,
     /// which program types load and attach (tracepoint, tp_btf, fentry,

@@ -14,6 +14,7 @@ mod requests;
 mod selection;
 mod session;
 mod summary;
+mod top;
 mod tracefs;
 mod workload;
 
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Workload(args)) => workload::run(args).map(|()| 0),
         Some(Command::Check(args)) => check::run(args),
+        Some(Command::Top(args)) => top::run(args),
         None => session::run(cli.trace),
     };
     match result {

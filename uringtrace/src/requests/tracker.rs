@@ -135,6 +135,17 @@ impl Tracker {
         (self.pending.len(), skip)
     }
 
+    /// Requests in flight per ring id (for `uringtrace top`).
+    pub fn in_flight_by_ring(&self) -> std::collections::BTreeMap<u32, usize> {
+        let mut by_ring = std::collections::BTreeMap::new();
+        for (ring, _) in self.pending.keys() {
+            if let Some(r) = self.rings.get(ring) {
+                *by_ring.entry(r.id).or_default() += 1;
+            }
+        }
+        by_ring
+    }
+
     /// Decodes one io_uring tracepoint record and updates the tables.
     pub fn process(
         &mut self,
