@@ -223,11 +223,12 @@ pub enum Command {
     /// ring, submissions/s, CQEs/s, requests in flight, errors, CQ
     /// overflows, io-wq offloads and SQPOLL wake-ups.
     Top(TopArgs),
-    /// Probe this kernel and report what uringtrace can see here: BTF,
-    /// privileges, the BPF ring buffer, tracefs, every tracepoint it uses,
-    /// which program types load and attach (tracepoint, tp_btf, fentry,
-    /// kprobe), the kprobe targets, and the hook each event kind gets.
-    /// Exits 1 when the io_uring system calls cannot be traced.
+    /// Probe this kernel and report what uringtrace can see here.
+    ///
+    /// BTF, privileges, the BPF ring buffer, tracefs, every tracepoint
+    /// uringtrace uses, which program types load and attach (tracepoint,
+    /// tp_btf, fentry, kprobe), the kprobe targets, and the hook each event
+    /// kind gets. Exits 1 when the io_uring system calls cannot be traced.
     Check(CheckArgs),
 }
 
