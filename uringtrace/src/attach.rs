@@ -258,7 +258,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         );
     }
     crate::privileges::check()?;
-    raise_memlock_limit();
+    crate::privileges::raise_memlock_limit();
     let root = tracefs::root()?;
     let layouts = resolve_layouts(&root)?;
     let syscall_hook = syscall_hook(opts.attach_mode, layouts.syscalls.is_some())?;
@@ -452,17 +452,6 @@ const PROGRAM_NAMES: [&str; REQUEST_TRACEPOINTS.len()] = [
 
 fn opcodes_for_kernel(ops: Option<OpcodeSelection>) -> OpcodeFilter {
     ops.map_or(OpcodeFilter::ALL, |o| o.kernel_filter())
-}
-
-/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
-fn raise_memlock_limit() {
-    let rlim = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: setrlimit with a valid struct; failure only matters on old
-    // kernels, where loading then fails with its own message.
-    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
 }
 
 /// Kernel-side counters, summed over CPUs.

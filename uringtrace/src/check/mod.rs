@@ -135,7 +135,7 @@ fn kprobe_implemented(event: &str) -> bool {
 }
 
 fn probe_kernel() -> Report {
-    raise_memlock_limit();
+    crate::privileges::raise_memlock_limit();
     let privileges = probe_privileges();
     let btf_types = Path::new(VMLINUX_BTF)
         .exists()
@@ -248,39 +248,17 @@ fn probe_uname() -> Kernel {
     }
 }
 
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
-
 fn probe_privileges() -> Privileges {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let cap_eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    let has = |cap: u32| cap_eff & (1 << cap) != 0;
+    let caps = crate::privileges::Capabilities::current();
     Privileges {
         // SAFETY: geteuid has no preconditions.
         euid: unsafe { libc::geteuid() },
-        cap_sys_admin: has(CAP_SYS_ADMIN),
-        cap_bpf: has(CAP_BPF),
-        cap_perfmon: has(CAP_PERFMON),
+        cap_sys_admin: caps.sys_admin,
+        cap_bpf: caps.bpf,
+        cap_perfmon: caps.perfmon,
         // The tracer's own test, so the two never disagree.
         sufficient: crate::privileges::check().is_ok(),
     }
-}
-
-/// Kernels before 5.11 charge BPF maps and programs to RLIMIT_MEMLOCK, as
-/// the tracer itself raises it (attach.rs).
-fn raise_memlock_limit() {
-    let rlim = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: setrlimit with a valid struct; without privilege it fails and
-    // old kernels then refuse the probes with their own errno.
-    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
 }
 
 /// Where tracefs is mounted, from /proc/self/mounts.
