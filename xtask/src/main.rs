@@ -1,6 +1,7 @@
-//! Project tasks: `cargo xtask setup|demo|test|vm-test|lint`.
+//! Project tasks: `cargo xtask setup|demo|test|vm-test|lint|bench`.
 
 mod apt;
+mod bench;
 mod lint;
 mod run;
 mod setup;
@@ -42,6 +43,10 @@ enum Task {
     VmTest(vm::VmTestArgs),
     /// rustfmt and clippy (-D warnings) on the userspace and eBPF crates.
     Lint,
+    /// Set up, build, and measure what tracing costs a NOP storm:
+    /// uringtrace against bpftrace and strace (installed if missing);
+    /// writes bench/results.json, results.md and throughput.png.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,6 +85,10 @@ fn main() -> anyhow::Result<()> {
         Task::Lint => {
             setup::run()?;
             lint::run()
+        }
+        Task::Bench(args) => {
+            setup::run()?;
+            bench::run(&args)
         }
     }
 }

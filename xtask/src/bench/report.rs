@@ -1,0 +1,523 @@
+//! `results.json`, `results.md` and `throughput.png` from the results.
+
+use std::{fmt::Write as _, fs, path::Path};
+
+use anyhow::Context as _;
+use serde_json::{Map, Value, json};
+
+use super::{
+    analysis::{ByBatch, Drops, Results, fmt_opt},
+    configs::{BATCHES, Config},
+    plot,
+    sampling::QUIET_SHARE,
+};
+
+/// NOPs/s the issue measured once on this machine, for comparison:
+/// (configuration, batch 1, batch 32).
+const ISSUE_REFERENCE: [(Config, f64, f64); 4] = [
+    (Config::U, 2.1e6, 13e6),
+    (Config::B1, 0.49e6, 2.1e6),
+    (Config::B2, 44e3, 76e3),
+    (Config::S, 9e3, 290e3),
+];
+
+pub fn write(results: &Results, dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let json_path = dir.join("results.json");
+    let text = serde_json::to_string_pretty(&json(results)).context("serializing the results")?;
+    fs::write(&json_path, text + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let png = dir.join("throughput.png");
+    plot::throughput(results, &png)?;
+    let md_path = dir.join("results.md");
+    fs::write(&md_path, markdown(results))
+        .with_context(|| format!("writing {}", md_path.display()))?;
+    Ok(())
+}
+
+fn by_batch(v: &ByBatch) -> Value {
+    Value::Object(
+        v.iter()
+            .map(|(batch, x)| (batch.to_string(), json!(x)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+fn drops_json(v: &std::collections::BTreeMap<u32, Option<Drops>>) -> Value {
+    Value::Object(
+        v.iter()
+            .map(|(batch, d)| (batch.to_string(), json!(d.map(|d| d.dropped))))
+            .collect(),
+    )
+}
+
+fn drop_shares_json(v: &std::collections::BTreeMap<u32, Option<Drops>>) -> Value {
+    Value::Object(
+        v.iter()
+            .map(|(batch, d)| (batch.to_string(), json!(d.map(|d| d.share()))))
+            .collect(),
+    )
+}
+
+fn json(r: &Results) -> Value {
+    let m = &r.machine;
+    let configs: Vec<Config> = Config::ALL
+        .into_iter()
+        .filter(|&c| c != Config::TSum || r.tsum_missing.is_none())
+        .collect();
+    let per_config = |f: &dyn Fn(Config) -> Value| -> Value {
+        Value::Object(
+            configs
+                .iter()
+                .map(|&c| (c.label().to_string(), f(c)))
+                .collect(),
+        )
+    };
+    let (attach_t, attach_b) = r.attach_ms();
+    let other = r.other_load();
+    let zl = &r.zero_loss;
+    let tsum_over_b1 = match &r.tsum_missing {
+        Some(_) => Value::Null,
+        None => by_batch(&r.ratio(Config::TSum, Config::B1)),
+    };
+    json!({
+        "machine": {
+            "kernel": m.kernel,
+            "cpus": m.cpus,
+            "bpftrace": m.versions.bpftrace,
+            "strace": m.versions.strace,
+            "uringtrace_commit": m.commit,
+            "date": m.date,
+            "loadavg_start": m.loadavg_start,
+            "loadavg_end": m.loadavg_end,
+            "other_load_share_median": other.median,
+            "other_load_share_max": other.max,
+            "noisy_runs_kept": other.noisy_runs,
+            "runs_made": other.attempts,
+            "noise_wait_and_rerun_s": r.noise_spent.as_secs_f64(),
+        },
+        "method": {
+            "quick": r.plan.quick,
+            "rounds": r.plan.rounds,
+            "seconds_per_run": r.plan.seconds,
+            "batches": BATCHES,
+            "engine_cpu": 0,
+            "tracer_cpu": 1,
+            "ratios": "per round (same batch size), median over rounds",
+            "duration_s": r.duration.as_secs_f64(),
+        },
+        "configurations": per_config(&|c| json!(c.about())),
+        "throughput_nops_per_s": per_config(&|c| by_batch(&r.throughput(c))),
+        "relative_to_u": per_config(&|c| by_batch(&r.ratio(c, Config::U))),
+        "cost_index": by_batch(&r.cost_index()),
+        "t_over_b1": by_batch(&r.ratio(Config::T, Config::B1)),
+        "t_over_b2": by_batch(&r.ratio(Config::T, Config::B2)),
+        "tsum_over_b1": tsum_over_b1,
+        "tsum_note": r.tsum_missing,
+        "drops_t": drops_json(&r.drops(Config::T)),
+        "drops_t_share": drop_shares_json(&r.drops(Config::T)),
+        "drops_k1": drops_json(&r.drops(Config::K1)),
+        "drops_b2": drops_json(&r.drops(Config::B2)),
+        "drops_b2_share": drop_shares_json(&r.drops(Config::B2)),
+        "zero_loss_rate_t": zl.best.as_ref().map(|b| b.events_per_s),
+        "zero_loss": {
+            "batch": zl.batch,
+            "seconds_per_probe": zl.seconds,
+            "engine_bound": zl.engine_bound,
+            "nops_per_s": zl.best.as_ref().map(|b| b.nops_per_s),
+            "probes": zl.probes.iter().map(|p| json!({
+                "paced_nops_per_s": p.rate,
+                "nops_per_s": p.nops_per_s,
+                "events_per_s": p.events_per_s,
+                "events": p.events,
+                "dropped": p.dropped,
+            })).collect::<Vec<_>>(),
+        },
+        "tracer_cpu_s_per_million_events": per_config(&|c| by_batch(&r.cpu_per_million_events(c))),
+        "tracer_cpu_share": per_config(&|c| by_batch(&r.tracer_cpu_share(c))),
+        "attach_ms_t": attach_t,
+        "attach_ms_bpftrace": attach_b,
+        "attach_samples_ms": {
+            "uringtrace": r.attach.uringtrace_ms,
+            "bpftrace": r.attach.bpftrace_ms,
+        },
+        "targets": r.targets().iter().map(|t| json!({
+            "target": t.name,
+            "goal": t.goal,
+            "measured": t.measured,
+            "met": t.met,
+            "missed_by": t.missed_by,
+        })).collect::<Vec<_>>(),
+        "runs": r.runs.iter().map(|run| {
+            let x = &run.result;
+            json!({
+                "round": run.round + 1,
+                "config": x.spec.config.label(),
+                "batch": x.spec.batch,
+                "nops": x.engine.nops,
+                "enters": x.engine.enters,
+                "elapsed_ns": x.engine.elapsed_ns,
+                "nops_per_s": x.engine.nops_per_s,
+                "engine_cpu_s": x.engine.cpu_s,
+                "events": x.tracer.as_ref().map(|t| t.events),
+                "received": x.tracer.as_ref().and_then(|t| t.received),
+                "dropped": x.tracer.as_ref().and_then(|t| t.dropped),
+                "tracer_cpu_s": x.tracer.as_ref().and_then(|t| t.cpu_s),
+                "cpu0_other_share": x.cpu0_other_share,
+                "cpu1_other_share": x.cpu1_other_share,
+                "attempts": x.attempts,
+                "wall_s": x.wall_s,
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// `1.23M`, `456K`, `789`.
+fn si(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0}K", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn row(out: &mut String, cells: &[String]) {
+    let _ = writeln!(out, "| {} |", cells.join(" | "));
+}
+
+fn header(out: &mut String, cells: &[&str]) {
+    row(
+        out,
+        &cells.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+    );
+    row(
+        out,
+        &cells.iter().map(|_| "---".to_string()).collect::<Vec<_>>(),
+    );
+}
+
+fn batch_header(first: &str) -> Vec<String> {
+    std::iter::once(first.to_string())
+        .chain(BATCHES.iter().map(|b| format!("batch {b}")))
+        .collect()
+}
+
+fn markdown(r: &Results) -> String {
+    let mut md = String::new();
+    let m = &r.machine;
+    let configs: Vec<Config> = Config::ALL
+        .into_iter()
+        .filter(|&c| c != Config::TSum || r.tsum_missing.is_none())
+        .collect();
+    let _ = writeln!(md, "# Benchmark: tracing a NOP storm\n");
+    let _ = writeln!(
+        md,
+        "`cargo xtask bench{}` on {} (Linux {}, {} CPUs), uringtrace {}, {}, strace {}. \
+         {} rounds of {} s runs; took {:.0} s. Load average {} at the start, {} at the end.\n",
+        if r.plan.quick { " --quick" } else { "" },
+        m.date,
+        m.kernel,
+        m.cpus,
+        m.commit,
+        m.versions.bpftrace,
+        m.versions.strace.trim_start_matches("strace -- version "),
+        r.plan.rounds,
+        r.plan.seconds,
+        r.duration.as_secs_f64(),
+        m.loadavg_start,
+        m.loadavg_end,
+    );
+    let other = r.other_load();
+    let _ = writeln!(
+        md,
+        "The engine (`uringtrace workload nop-bench`: NOPs, N per submit-and-wait \
+         `io_uring_enter`, reaped from the CQ) runs on CPU 0, every tracer on CPU 1. The \
+         machine is shared: each run waits for both CPUs to be quiet, and is made again \
+         (up to {} times, within {:.0} s in all) when other work took more than {} of CPU 0 \
+         or of the tracer's CPU during it. {:.0} s went to waiting and running again; {} runs \
+         were made for the {} kept; other work took {} of a CPU in the median run kept, {} \
+         in the worst ({} runs kept over the threshold). Every figure below is a ratio of \
+         runs of the same round, then the median over rounds.\n",
+        r.plan.noise.attempts,
+        r.plan.noise.budget.as_secs_f64(),
+        pct(Some(QUIET_SHARE)),
+        r.noise_spent.as_secs_f64(),
+        other.attempts,
+        r.runs.len(),
+        pct(other.median),
+        pct(other.max),
+        other.noisy_runs,
+    );
+
+    let _ = writeln!(md, "## Throughput\n");
+    let _ = writeln!(
+        md,
+        "NOPs per second (median over rounds), and in parentheses relative to U in the same \
+         round.\n"
+    );
+    let mut cols = vec!["configuration".to_string()];
+    cols.extend(BATCHES.iter().map(|b| format!("batch {b}")));
+    cols.push("issue's one-off figures (1 / 32)".to_string());
+    let cols_ref: Vec<&str> = cols.iter().map(String::as_str).collect();
+    header(&mut md, &cols_ref);
+    for &c in &configs {
+        let thr = r.throughput(c);
+        let rel = r.ratio(c, Config::U);
+        let mut cells = vec![format!("**{}**: {}", c.label(), c.about())];
+        for b in BATCHES {
+            cells.push(match (thr[&b], rel[&b]) {
+                (Some(t), Some(x)) if c != Config::U => format!("{} ({x:.3})", si(t)),
+                (Some(t), _) => si(t),
+                _ => "n/a".to_string(),
+            });
+        }
+        cells.push(
+            ISSUE_REFERENCE
+                .iter()
+                .find(|(rc, _, _)| *rc == c)
+                .map_or(String::new(), |(_, a, b)| {
+                    format!("{} / {}", si(*a), si(*b))
+                }),
+        );
+        row(&mut md, &cells);
+    }
+    if let Some(why) = &r.tsum_missing {
+        let _ = writeln!(md, "\nT-sum: {why}.");
+    }
+    let _ = writeln!(md, "\n![NOPs per second by batch size](throughput.png)\n");
+
+    let _ = writeln!(md, "## Targets\n");
+    header(&mut md, &["target", "goal", "measured", "met", "missed by"]);
+    for t in r.targets() {
+        row(
+            &mut md,
+            &[
+                t.name,
+                t.goal,
+                t.measured,
+                match t.met {
+                    Some(true) => "yes".to_string(),
+                    Some(false) => "**no**".to_string(),
+                    None => "not measured".to_string(),
+                },
+                t.missed_by,
+            ],
+        );
+    }
+
+    let _ = writeln!(md, "\n## Ratios\n");
+    let cols = batch_header("ratio (median of per-round ratios)");
+    header(
+        &mut md,
+        &cols.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let tsum_label = "T-sum / B1";
+    let mut ratios = vec![
+        ("T / B1", r.ratio(Config::T, Config::B1)),
+        ("T / B2", r.ratio(Config::T, Config::B2)),
+        ("T / S", r.ratio(Config::T, Config::S)),
+    ];
+    if r.tsum_missing.is_none() {
+        ratios.push((tsum_label, r.ratio(Config::TSum, Config::B1)));
+    }
+    ratios.push(("cost index (U/T - 1) / (U/K1 - 1)", r.cost_index()));
+    for (name, v) in ratios {
+        let mut cells = vec![name.to_string()];
+        cells.extend(BATCHES.iter().map(|b| fmt_opt(v[b], 3)));
+        row(&mut md, &cells);
+    }
+
+    let _ = writeln!(md, "\n## Where T's cost goes\n");
+    let _ = writeln!(
+        md,
+        "Each step's slowdown of the engine, relative to the step before (median of per-round \
+         ratios): the hooks firing at all (U to K0), moving full-size records through the ring \
+         buffer (K0 to K1), and uringtrace's real programs, which read the arguments and \
+         filter, with a consumer that decodes and formats (K1 to T). The consumer's CPU share \
+         is of CPU 1 over the engine's loop; near 100% it cannot keep up and the ring buffer \
+         fills.\n"
+    );
+    let cols = batch_header("step");
+    header(
+        &mut md,
+        &cols.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    for (name, a, b) in [
+        ("U / K0: hooks firing", Config::U, Config::K0),
+        (
+            "K0 / K1: records through the ring buffer",
+            Config::K0,
+            Config::K1,
+        ),
+        (
+            "K1 / T: uringtrace's programs and consumer",
+            Config::K1,
+            Config::T,
+        ),
+    ] {
+        let v = r.ratio(a, b);
+        let mut cells = vec![name.to_string()];
+        cells.extend(BATCHES.iter().map(|b| fmt_opt(v[b], 2)));
+        row(&mut md, &cells);
+    }
+    for c in [Config::K1, Config::T] {
+        let v = r.tracer_cpu_share(c);
+        let mut cells = vec![format!("{} consumer CPU share", c.label())];
+        cells.extend(BATCHES.iter().map(|b| pct(v[b])));
+        row(&mut md, &cells);
+    }
+
+    let _ = writeln!(md, "\n## Dropped events\n");
+    let _ = writeln!(
+        md,
+        "Summed over all rounds: uringtrace's own count (`N dropped` on its last line: ring \
+         buffer full, undecodable), bpftrace's `Lost N events` lines. B1 counts in the kernel \
+         and strace stops the traced process, so neither can drop.\n"
+    );
+    let cols = batch_header("tracer");
+    header(
+        &mut md,
+        &cols.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    for c in [Config::K1, Config::T, Config::B2] {
+        let d = r.drops(c);
+        let mut cells = vec![c.label().to_string()];
+        cells.extend(BATCHES.iter().map(|b| match d[b] {
+            Some(d) => format!("{} of {} ({:.1}%)", d.dropped, d.events, d.share() * 100.0),
+            None => "n/a".to_string(),
+        }));
+        row(&mut md, &cells);
+    }
+
+    let zl = &r.zero_loss;
+    let _ = writeln!(md, "\n## Highest rate T sustains with zero drops\n");
+    let _ = writeln!(
+        md,
+        "Method: T at {} NOPs per enter with the default ring buffer (8 MiB), {} s per probe. \
+         First unpaced; if that drops, the engine is paced (`nop-bench --rate`, sleeping when \
+         ahead) and the rate bisected, starting a little under what the consumer drained \
+         while overrun. Events are T's records: one per submission, per CQE and per \
+         io_uring_enter.\n",
+        zl.batch, zl.seconds
+    );
+    match &zl.best {
+        Some(best) if zl.engine_bound => {
+            let _ = writeln!(
+                md,
+                "**{} events/s** ({} NOPs/s): the unpaced run dropped nothing, so this is the \
+                 engine's limit under T, not T's.\n",
+                si(best.events_per_s),
+                si(best.nops_per_s)
+            );
+        }
+        Some(best) => {
+            let _ = writeln!(
+                md,
+                "**{} events/s** ({} NOPs/s) without a drop.\n",
+                si(best.events_per_s),
+                si(best.nops_per_s)
+            );
+        }
+        None => {
+            let _ = writeln!(md, "No probe ran without drops.\n");
+        }
+    }
+    header(
+        &mut md,
+        &["paced at (NOPs/s)", "NOPs/s", "events/s", "dropped"],
+    );
+    for p in &zl.probes {
+        row(
+            &mut md,
+            &[
+                p.rate.map_or("unpaced".to_string(), si),
+                si(p.nops_per_s),
+                si(p.events_per_s),
+                format!(
+                    "{} ({:.1}%)",
+                    p.dropped,
+                    p.dropped as f64 / p.events.max(1) as f64 * 100.0
+                ),
+            ],
+        );
+    }
+
+    let _ = writeln!(md, "\n## Tracer CPU per million events\n");
+    let _ = writeln!(
+        md,
+        "CPU seconds of the tracer process (all its threads, from /proc/PID/stat, sampled every \
+         20 ms and interpolated over the engine's loop; eBPF programs run in the engine and are \
+         not in it), per million events of the workload as each tracer sees them: uringtrace a \
+         record per submission, CQE and io_uring_enter; bpftrace a probe per submission and \
+         CQE and two per io_uring_enter; strace one per io_uring_enter.\n"
+    );
+    let cols = batch_header("configuration");
+    header(
+        &mut md,
+        &cols.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    for &c in configs.iter().filter(|c| c.tracer().is_some()) {
+        let v = r.cpu_per_million_events(c);
+        let share = r.tracer_cpu_share(c);
+        let mut cells = vec![c.label().to_string()];
+        cells.extend(
+            BATCHES
+                .iter()
+                .map(|b| format!("{} s ({} of CPU 1)", fmt_opt(v[b], 3), pct(share[b]))),
+        );
+        row(&mut md, &cells);
+    }
+
+    let (t, b) = r.attach_ms();
+    let _ = writeln!(md, "\n## Load and attach time\n");
+    let _ = writeln!(
+        md,
+        "From starting the tracer to its ready line, tracing an idle `sleep` (uringtrace: \
+         `uringtrace: tracing ...` on stderr, after every hook is attached and the command \
+         started; bpftrace: its BEGIN probe's `ready`, which bpftrace 0.17 runs after attaching \
+         every probe and starting the command). Alternating, {} times each; median.\n",
+        r.attach.uringtrace_ms.len()
+    );
+    header(&mut md, &["tracer", "median", "samples (ms)"]);
+    for (name, median, samples) in [
+        ("uringtrace (T)", t, &r.attach.uringtrace_ms),
+        ("bpftrace (B1 script)", b, &r.attach.bpftrace_ms),
+    ] {
+        row(
+            &mut md,
+            &[
+                name.to_string(),
+                format!("{} ms", fmt_opt(median, 0)),
+                samples
+                    .iter()
+                    .map(|s| format!("{s:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ],
+        );
+    }
+
+    let _ = writeln!(md, "\n## Method\n");
+    let _ = writeln!(
+        md,
+        "- Each round runs every configuration once at each batch size (1, 8, 32 NOPs per \
+         enter), the configurations in an order rotated from round to round; each run is a \
+         fresh tracer and a fresh engine.\n\
+         - The engine is pinned with `taskset -c 0` (it is the tracer's command, so it is \
+         traced from exec), the tracer with `taskset -c 1`.\n\
+         - The engine's throughput is its own count over its own timed loop, so start-up and \
+         teardown of the tracers are not in it.\n\
+         - bpftrace filters on `pid == cpid`, uringtrace on the traced process in the kernel. \
+         B2's printf output goes to a file on tmpfs rather than /dev/null, because bpftrace's \
+         `Lost N events` lines go to the same stream and /dev/null would hide them.\n\
+         - All runs are in `results.json` (`runs`), with each run's dropped and received \
+         counts and the tracer's CPU time.\n"
+    );
+    md
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("n/a".to_string(), |v| format!("{:.0}%", v * 100.0))
+}
