@@ -51,10 +51,46 @@ pub struct TraceArgs {
     #[arg(short = 'f', long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
-    /// Write events to FILE instead of standard output (created or
-    /// truncated).
+    /// Write events to FILE instead of standard output. FILE is appended
+    /// to; a new FILE is created with mode 0600 (an existing one keeps its
+    /// mode).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// With -o, empty FILE first instead of appending to it.
+    #[arg(long, requires = "output")]
+    pub truncate: bool,
+
+    /// With -o, rotate FILE when the next line would take it past BYTES:
+    /// FILE becomes FILE.1, FILE.1 becomes FILE.2, ... (at line boundaries;
+    /// at least 4096).
+    #[arg(long, value_name = "BYTES", requires = "output", value_parser = parse_rotate_size)]
+    pub rotate_size: Option<u64>,
+
+    /// With --rotate-size, how many rotated files to keep (FILE.1 to
+    /// FILE.N; older ones are deleted).
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "rotate_size",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rotate_keep: u32,
+
+    /// Write events to the Unix stream socket a local collector listens on
+    /// at PATH, instead of standard output.
+    #[arg(long, value_name = "PATH", conflicts_with = "output")]
+    pub socket: Option<PathBuf>,
+
+    /// Bytes of formatted events that may wait for the output (file,
+    /// socket, standard output). The tracer never waits for its output:
+    /// when the queue is full, events are dropped and counted (`queue` in
+    /// the stats and in the final line). At least 65536.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::output::DEFAULT_QUEUE_BYTES,
+          value_parser = parse_queue_size)]
+    pub queue_size: usize,
+
+    /// Write a `stats` record every SECONDS (events seen, written, dropped
+    /// at each stage, cumulative) and a last one at exit, so a reader can
+    /// tell a quiet system from a blind tracer; 0 turns them off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_stats_interval)]
+    pub stats_interval: f64,
 
     /// Summary only, like `strace -c`: per system call and per request
     /// opcode, calls, errors by errno, total / average / p50 / p99 time
@@ -148,6 +184,43 @@ pub struct TraceArgs {
     /// `strace -f`); uringtrace exits with the command's exit status.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+fn parse_rotate_size(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a byte count: {e}"))?;
+    if n < 4096 {
+        return Err(format!(
+            "{n} is too small for a file of events: at least 4096"
+        ));
+    }
+    Ok(n)
+}
+
+fn parse_queue_size(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a byte count: {e}"))?;
+    if n < crate::output::MIN_QUEUE_BYTES {
+        return Err(format!(
+            "{n} bytes is room for a few events only: at least {}",
+            crate::output::MIN_QUEUE_BYTES
+        ));
+    }
+    Ok(n)
+}
+
+fn parse_stats_interval(s: &str) -> Result<f64, String> {
+    let seconds: f64 = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a number of seconds: {e}"))?;
+    if !(seconds.is_finite() && (seconds == 0.0 || seconds >= 0.01)) {
+        return Err(format!(
+            "{seconds}: give 0 (no stats) or at least 0.01 seconds"
+        ));
+    }
+    Ok(seconds)
 }
 
 fn parse_buffer_size(s: &str) -> Result<u32, String> {

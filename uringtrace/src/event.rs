@@ -35,7 +35,63 @@ pub struct Task {
     /// Real uid and gid of the task.
     pub uid: u32,
     pub gid: u32,
+    /// The command name as text, invalid UTF-8 replaced by U+FFFD: for
+    /// matching and display that need a string.
     pub comm: String,
+    /// The command name exactly, for output that must not lose a byte.
+    pub comm_bytes: Comm,
+}
+
+/// A task's command name (`task->comm`) as the kernel keeps it: up to 15
+/// bytes that the task chose itself (`prctl(PR_SET_NAME)` takes any byte but
+/// NUL), so not necessarily UTF-8 and possibly full of control characters.
+/// Kept as bytes; each formatter decides how to show them safely.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Comm {
+    bytes: [u8; COMM_LEN],
+    len: u8,
+}
+
+/// `TASK_COMM_LEN`: 15 bytes and the NUL.
+const COMM_LEN: usize = 16;
+
+impl Comm {
+    /// The name up to its first NUL (all of `raw`, at most 16 bytes, when
+    /// there is none).
+    pub fn from_kernel(raw: &[u8]) -> Self {
+        let end = raw
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(raw.len())
+            .min(COMM_LEN);
+        let mut bytes = [0; COMM_LEN];
+        bytes[..end].copy_from_slice(&raw[..end]);
+        Self {
+            bytes,
+            len: end as u8,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The name, when it is valid UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.as_bytes()).ok()
+    }
+
+    /// The name with each invalid UTF-8 sequence replaced by U+FFFD: for
+    /// display and matching, not a faithful copy (see [`Self::as_bytes`]).
+    pub fn lossy_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.as_bytes().escape_ascii())
+    }
 }
 
 /// The result of a system call.
@@ -219,11 +275,6 @@ pub(crate) fn read_pod<T: Copy>(bytes: &[u8], kind: u16) -> Result<T, RecordErro
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
-pub(crate) fn comm(raw: &[u8]) -> String {
-    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    String::from_utf8_lossy(&raw[..end]).into_owned()
-}
-
 fn enter_argument(a: &EnterArg, argp: u64) -> EnterArgument {
     match a.arg_kind {
         ENTER_ARG_EXT_REG => EnterArgument::ExtReg { offset: argp },
@@ -333,6 +384,7 @@ impl SyscallEvent {
             }
             _ => return Err(RecordError::Kind(header.kind)),
         };
+        let comm = Comm::from_kernel(&header.comm);
         // In bounds: read_pod above checked the whole record's size.
         let result: SyscallResult = read_pod(&bytes[size_of::<RecordHeader>()..], header.kind)?;
         Ok(SyscallEvent {
@@ -342,7 +394,8 @@ impl SyscallEvent {
                 tid: header.tid,
                 uid: header.uid,
                 gid: header.gid,
-                comm: comm(&header.comm),
+                comm: comm.lossy_text().into_owned(),
+                comm_bytes: comm,
             },
             outcome: Outcome {
                 ret: result.ret,
@@ -418,6 +471,18 @@ mod tests {
                 tv_nsec: 10_000_000
             })
         );
+    }
+
+    #[test]
+    fn comm_keeps_every_byte_up_to_the_nul() {
+        let raw = *b"a\n\x1b[31m\xff\xfe\xc2\x9b\0zz\0";
+        let comm = Comm::from_kernel(&raw);
+        assert_eq!(comm.as_bytes(), b"a\n\x1b[31m\xff\xfe\xc2\x9b");
+        assert_eq!(comm.as_str(), None);
+        assert_eq!(comm.lossy_text(), "a\n\x1b[31m\u{fffd}\u{fffd}\u{9b}");
+        // No NUL at all: all 16 bytes.
+        assert_eq!(Comm::from_kernel(&[b'x'; 16]).as_bytes().len(), 16);
+        assert_eq!(Comm::from_kernel(b"work\0").as_str(), Some("work"));
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! ring buffer until the command exits / the traced processes are gone / the
 //! duration ends / a signal arrives, then report what was seen and dropped.
 
-use std::{io, os::unix::process::ExitStatusExt as _, time::Duration};
+use std::{
+    io,
+    os::unix::process::ExitStatusExt as _,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, bail};
 use aya::maps::{MapData, RingBuf};
@@ -21,18 +25,28 @@ use crate::{
     clock::WallClock,
     event::Decoder,
     filter::EventFilter,
-    format::Formatter,
-    format::OutputFormat,
-    output::Output,
+    format::{
+        Formatter, OutputFormat,
+        stats::{self, Dropped, KernelLosses, StatsCounts, StatsRecord},
+    },
+    output::{Output, OutputCounts, Rotation, SinkOptions},
     requests::tracker::{MAX_PENDING, Tracker, TrackerStats},
     summary::{self, Summary},
 };
 
-/// What the drain loop saw, for the final report.
+/// How long the output may take, at exit, to write what is queued; what it
+/// has not written by then counts as dropped. A file or a reading
+/// collector needs milliseconds; a collector that stopped reading would
+/// otherwise hold the exit forever.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// What the drain loop saw, for the stats and the final report.
 #[derive(Debug, Default)]
 struct Tally {
     events: u64,
-    written: u64,
+    /// Decoded but not shown (-e, -x, --ops, join-only hooks; all of them
+    /// in the benchmark's count-only mode).
+    filtered: u64,
     undecodable: u64,
 }
 
@@ -43,8 +57,12 @@ struct Pipeline {
     filter: EventFilter,
     formatter: Formatter,
     output: Output,
-    buf: Vec<u8>,
     tally: Tally,
+    format: OutputFormat,
+    clock: WallClock,
+    /// When tracing started and when the last stats record was written.
+    started: Instant,
+    last_stats: Instant,
 }
 
 impl Pipeline {
@@ -55,13 +73,16 @@ impl Pipeline {
             n += 1;
             self.tally.events += 1;
             if self.count_only {
+                self.tally.filtered += 1;
                 continue;
             }
             match self.decoder.decode(&item) {
                 Ok(event) => {
                     if self.filter.accepts(&event) {
-                        self.formatter.write(&event, &mut self.buf);
-                        self.tally.written += 1;
+                        self.output
+                            .event(|line| self.formatter.write(&event, line))?;
+                    } else {
+                        self.tally.filtered += 1;
                     }
                 }
                 Err(err) => {
@@ -71,17 +92,58 @@ impl Pipeline {
                     }
                 }
             }
-            // Bound the batch buffer under a flood.
-            if self.buf.len() >= 1 << 16 {
-                self.output.write(&self.buf)?;
-                self.buf.clear();
-            }
         }
-        self.output.write(&self.buf)?;
-        self.buf.clear();
         self.output.flush()?;
         Ok(n)
     }
+
+    fn stats_counts(&self, k: &KernelCounters, out: OutputCounts) -> StatsCounts {
+        StatsCounts {
+            events: self.tally.events,
+            written: out.written,
+            filtered: self.tally.filtered,
+            queued: out.queued,
+            dropped: Dropped {
+                ringbuf: k.ringbuf_full,
+                queue: out.dropped,
+                undecodable: self.tally.undecodable,
+                tracepoint_unreadable: k.tracepoint_read_failed,
+            },
+            kernel: KernelLosses {
+                entry_missing: k.exit_without_entry,
+                inflight_full: k.inflight_full,
+                rings_full: k.rings_full,
+                filter_full: k.filter_full,
+            },
+        }
+    }
+
+    /// Queues a stats record with these counts.
+    fn write_stats(&mut self, counts: StatsCounts, last: bool) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let record = StatsRecord {
+            ts_ns: monotonic_ns(),
+            last,
+            elapsed_s: (now - self.started).as_secs_f64(),
+            interval_s: (now - self.last_stats).as_secs_f64(),
+            counts,
+        };
+        self.last_stats = now;
+        self.output
+            .control(stats::render(self.format, &self.clock, &record))?;
+        Ok(())
+    }
+}
+
+/// CLOCK_MONOTONIC, the clock of the events' `ts_ns` (bpf_ktime_get_ns).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn process_exists(pid: u32) -> bool {
@@ -176,7 +238,16 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         bail!("-d needs a positive number of seconds, not {d}");
     }
     let task_filter = attach::task_filter(args.uid, args.comm.as_deref(), args.cgroup.as_deref())?;
-    let output = Output::open(args.output.as_deref())?;
+    let output = Output::open(&SinkOptions {
+        file: args.output.as_deref(),
+        truncate: args.truncate,
+        rotation: args.rotate_size.map(|max_bytes| Rotation {
+            max_bytes,
+            keep: args.rotate_keep,
+        }),
+        socket: args.socket.as_deref(),
+        queue_bytes: args.queue_size,
+    })?;
     let summary_mode = if args.summary || (args.hist && !args.with_summary) {
         SUMMARY_ONLY
     } else if args.with_summary {
@@ -209,6 +280,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         );
     }
 
+    let clock = WallClock::now();
     let mut pipeline = Pipeline {
         count_only: args.hook_mode != HookMode::Full,
         decoder: Decoder {
@@ -219,10 +291,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             events: args.events,
             ops: args.ops,
         },
-        formatter: Formatter::new(args.format, WallClock::now()),
+        formatter: Formatter::new(args.format, clock),
         output,
-        buf: Vec::with_capacity(1 << 16),
         tally: Tally::default(),
+        format: args.format,
+        clock,
+        started: Instant::now(),
+        last_stats: Instant::now(),
     };
 
     // Before anything can tell the user we are tracing: a signal from then
@@ -260,6 +335,14 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     let sleep = tokio::time::sleep(deadline.unwrap_or(Duration::from_secs(u64::MAX / 4)));
     tokio::pin!(sleep);
     let mut pid_watch = tokio::time::interval(Duration::from_millis(200));
+    let stats_period =
+        (args.stats_interval > 0.0).then(|| Duration::from_secs_f64(args.stats_interval));
+    // Without stats the timer exists but is never polled.
+    let period = stats_period.unwrap_or(Duration::from_secs(3600));
+    let mut stats_timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    stats_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    pipeline.started = Instant::now();
+    pipeline.last_stats = pipeline.started;
     let mut exit = 0;
 
     loop {
@@ -281,6 +364,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
                 }
             }
             _ = &mut sleep, if deadline.is_some() => break,
+            _ = stats_timer.tick(), if stats_period.is_some() => {
+                let counts = pipeline.stats_counts(
+                    &KernelCounters::read(&attached.counters)?,
+                    pipeline.output.counts(),
+                );
+                pipeline.write_stats(counts, false)?;
+            }
             _ = sigint.recv() => {
                 if !forward(child.as_ref(), libc::SIGINT) { break; }
             }
@@ -294,27 +384,44 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     // ring: take it all before reporting.
     pipeline.drain(ring.get_mut())?;
     let counters = KernelCounters::read(&attached.counters)?;
-    if let Some(maps) = &attached.summary {
-        let summary = Summary::read(
-            maps,
-            counters.summary_cqe_overflow,
-            counters.summary_table_full,
-        )?;
-        let text = match args.format {
-            OutputFormat::Json => summary::json::render(&summary),
-            OutputFormat::Text => summary::text::render(&summary, args.hist),
-        };
-        pipeline.output.write(text.as_bytes())?;
-        pipeline.output.flush()?;
+    let summary = match &attached.summary {
+        Some(maps) => {
+            let summary = Summary::read(
+                maps,
+                counters.summary_cqe_overflow,
+                counters.summary_table_full,
+            )?;
+            Some(match args.format {
+                OutputFormat::Json => summary::json::render(&summary),
+                OutputFormat::Text => summary::text::render(&summary, args.hist).into_bytes(),
+            })
+        }
+        None => None,
+    };
+    drop(ring);
+    // Nothing more to trace: detach before waiting for the output, so the
+    // traced processes do not pay for the wait.
+    attach::detach(attached.links, attached.ebpf);
+
+    let deadline = Instant::now() + OUTPUT_GRACE;
+    let output_counts = pipeline.output.settle(deadline)?;
+    if let Some(summary) = summary
+        && !pipeline.output.control(summary)?
+    {
+        eprintln!("uringtrace: the summary did not fit in the output queue (the output is stuck)");
     }
+    // The same counts in the last stats record and on stderr.
+    let counts = pipeline.stats_counts(&counters, output_counts);
+    if stats_period.is_some() {
+        pipeline.write_stats(counts, true)?;
+    }
+    let closed = pipeline.output.close(deadline);
     report(
-        &pipeline.tally,
-        &counters,
+        &counts,
         &pipeline.decoder.tracker.stats,
         pipeline.decoder.tracker.in_flight(),
     );
-    drop(ring);
-    attach::detach(attached.links, attached.ebpf);
+    closed?;
     Ok(exit)
 }
 
@@ -332,27 +439,28 @@ fn forward(child: Option<&tokio::process::Child>, sig: i32) -> bool {
     }
 }
 
+/// The final stderr line, from the counts of the last stats record.
 fn report(
-    tally: &Tally,
-    k: &KernelCounters,
+    counts: &StatsCounts,
     requests: &TrackerStats,
     (in_flight, skip_success): (usize, usize),
 ) {
-    let dropped = k.ringbuf_full + k.tracepoint_read_failed + tally.undecodable;
+    let (d, k) = (&counts.dropped, &counts.kernel);
+    let dropped = d.ringbuf + d.queue + d.undecodable + d.tracepoint_unreadable;
     let mut line = format!(
         "uringtrace: {} events, {} written, {dropped} dropped",
-        tally.events, tally.written
+        counts.events, counts.written
     );
     if dropped > 0 {
         line += &format!(
-            " (ring buffer full: {}, undecodable: {})",
-            k.ringbuf_full, tally.undecodable
+            " (ring buffer full: {}, output queue full: {}, undecodable: {})",
+            d.ringbuf, d.queue, d.undecodable
         );
     }
-    if k.exit_without_entry > 0 {
+    if k.entry_missing > 0 {
         line += &format!(
             "; {} calls seen only at exit, arguments unknown (started before attach or in-flight table full)",
-            k.exit_without_entry
+            k.entry_missing
         );
     }
     if k.inflight_full > 0 {
@@ -367,10 +475,10 @@ fn report(
             k.rings_full
         );
     }
-    if k.tracepoint_read_failed > 0 {
+    if d.tracepoint_unreadable > 0 {
         line += &format!(
             "; {} tracepoint records unreadable (dropped)",
-            k.tracepoint_read_failed
+            d.tracepoint_unreadable
         );
     }
     if in_flight > skip_success {

@@ -14,7 +14,8 @@ use serde_json::Value;
 fn trace_script(dir: &TempDir, filter: &[&str], script: &str) -> Vec<Value> {
     let trace = dir.path("trace");
     let out = Command::new(bin())
-        .args(["-f", "json", "-o"])
+        // A fresh trace per call: -o appends.
+        .args(["-f", "json", "--truncate", "-o"])
         .arg(&trace)
         .args(filter)
         .args(["--", "sh", "-c", script])

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::ndjson::{CommFields, SCHEMA_VERSION, write_line};
 use crate::{
     clock::WallClock,
     decode::{
@@ -18,6 +19,7 @@ use crate::{
 
 #[derive(Serialize)]
 struct Event<'a> {
+    schema: u32,
     event: &'static str,
     ts_ns: u64,
     time: String,
@@ -25,7 +27,8 @@ struct Event<'a> {
     tid: u32,
     uid: u32,
     gid: u32,
-    comm: &'a str,
+    #[serde(flatten)]
+    comm: CommFields<'a>,
     ret: i64,
     errno: Option<&'static str>,
     duration_ns: u64,
@@ -246,6 +249,7 @@ fn args(call: &Call) -> Args {
 
 pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
     let event = Event {
+        schema: SCHEMA_VERSION,
         event: ev.call.name(),
         ts_ns: ev.task.ts_ns,
         time: clock.rfc3339(ev.task.ts_ns),
@@ -253,14 +257,12 @@ pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
         tid: ev.task.tid,
         uid: ev.task.uid,
         gid: ev.task.gid,
-        comm: &ev.task.comm,
+        comm: CommFields::new(&ev.task.comm_bytes),
         ret: ev.outcome.ret,
         errno: ev.outcome.errno().and_then(errno_name),
         duration_ns: ev.outcome.duration_ns,
         entry_missing: ev.outcome.entry_missing,
         call: (!ev.outcome.entry_missing).then(|| args(&ev.call)),
     };
-    // Serializing plain structs into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &event);
-    out.push(b'\n');
+    write_line(&event, out);
 }

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::ndjson::{CommFields, SCHEMA_VERSION, write_line};
 use crate::{
     clock::WallClock,
     decode::{
@@ -17,8 +18,9 @@ use crate::{
     requests::event::{Completion, Match, RequestDetail, RequestEvent, RequestRef},
 };
 
-#[derive(Serialize, Default)]
+#[derive(Serialize)]
 struct Line<'a> {
+    schema: u32,
     event: &'static str,
     ts_ns: u64,
     time: String,
@@ -26,7 +28,8 @@ struct Line<'a> {
     tid: u32,
     uid: u32,
     gid: u32,
-    comm: &'a str,
+    #[serde(flatten)]
+    comm: CommFields<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     worker: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,6 +211,7 @@ enum Other {
 
 pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
     let mut line = Line {
+        schema: SCHEMA_VERSION,
         event: ev.detail.name(),
         ts_ns: ev.task.ts_ns,
         time: clock.rfc3339(ev.task.ts_ns),
@@ -215,11 +219,14 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         tid: ev.task.tid,
         uid: ev.task.uid,
         gid: ev.task.gid,
-        comm: &ev.task.comm,
+        comm: CommFields::new(&ev.task.comm_bytes),
         worker: ev.worker.map(|w| w.name()),
         ring: ev.ring.map(|r| r.id),
         ring_fd: ev.ring.map(|r| r.fd),
-        ..Line::default()
+        sqpoll: None,
+        request: None,
+        completion: None,
+        other: None,
     };
     line.request = ev.detail.request().map(request);
     match &ev.detail {
@@ -350,7 +357,5 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
             line.other = Some(Other::FileGet { fd: *fd });
         }
     }
-    // Serializing plain structs into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &line);
-    out.push(b'\n');
+    write_line(&line, out);
 }

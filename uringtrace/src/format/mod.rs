@@ -3,6 +3,8 @@
 
 pub mod json;
 pub mod json_request;
+pub mod ndjson;
+pub mod stats;
 pub mod text;
 pub mod text_request;
 

@@ -10,7 +10,8 @@ use crate::{
         setup_flags::IO_URING_SETUP_FLAGS, signal_names::render_sigmask,
     },
     event::{
-        Call, EnterArgument, EnterCall, GeteventsArg, Read, RegisterCall, SetupCall, SyscallEvent,
+        Call, Comm, EnterArgument, EnterCall, GeteventsArg, Read, RegisterCall, SetupCall,
+        SyscallEvent,
     },
 };
 
@@ -22,7 +23,7 @@ pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
         clock.local_hms(ev.task.ts_ns),
         ev.task.pid,
         ev.task.tid,
-        printable(&ev.task.comm),
+        printable(&ev.task.comm_bytes),
         ev.call.name()
     );
     if ev.outcome.entry_missing {
@@ -61,12 +62,49 @@ pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
     out.extend_from_slice(line.as_bytes());
 }
 
-/// comm is chosen by the traced process: keep terminal control characters
-/// out of the output.
-pub(super) fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+/// comm is chosen by the traced process: show it so that nothing in it acts
+/// on the terminal and every byte can be read back. Printable UTF-8 is shown
+/// as is and `\` as `\\`; every other byte (C0 and C1 controls, DEL,
+/// invalid UTF-8, and the invisible characters that reorder or hide text)
+/// as `\xNN`.
+pub(super) fn printable(comm: &Comm) -> String {
+    let mut shown = String::with_capacity(comm.as_bytes().len());
+    let hex = |bytes: &[u8], shown: &mut String| {
+        for b in bytes {
+            let _ = write!(shown, "\\x{b:02x}");
+        }
+    };
+    for chunk in comm.as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                shown.push_str("\\\\");
+            } else if c.is_control() || hides_text(c) {
+                hex(c.encode_utf8(&mut [0; 4]).as_bytes(), &mut shown);
+            } else {
+                shown.push(c);
+            }
+        }
+        hex(chunk.invalid(), &mut shown);
+    }
+    shown
+}
+
+/// Format characters that are invisible or reorder what follows them
+/// (bidirectional overrides and isolates, zero-width characters): a name
+/// made of them could pass for another on screen.
+fn hides_text(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
 }
 
 pub(super) fn strerror(errno: i32) -> String {
@@ -175,5 +213,24 @@ fn setup_args(c: &SetupCall, s: &mut String) {
             let _ = write!(s, ", wq_fd={}}}", p.wq_fd);
         }
         r => s.push_str(&unread(r, c.params_ptr)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_what_a_terminal_would_act_on() {
+        let shown = |raw: &[u8]| printable(&Comm::from_kernel(raw));
+        assert_eq!(shown(b"nginx: worker"), "nginx: worker");
+        assert_eq!(shown(b"a\nb\rc\x7f"), "a\\x0ab\\x0dc\\x7f");
+        assert_eq!(shown(b"\x1b[31mred"), "\\x1b[31mred");
+        assert_eq!(shown(b"q\"\\x"), "q\"\\\\x");
+        assert_eq!(shown(b"\xff\xfe"), "\\xff\\xfe");
+        // C1 CSI (U+009B) and a right-to-left override (U+202E).
+        assert_eq!(shown("\u{9b}1m".as_bytes()), "\\xc2\\x9b1m");
+        assert_eq!(shown("a\u{202e}b".as_bytes()), "a\\xe2\\x80\\xaeb");
+        assert_eq!(shown("caf\u{e9}".as_bytes()), "caf\u{e9}");
     }
 }

@@ -25,7 +25,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         clock.local_hms(ev.task.ts_ns),
         ev.task.pid,
         ev.task.tid,
-        printable(&ev.task.comm),
+        printable(&ev.task.comm_bytes),
     );
     if let Some(w) = ev.worker {
         let _ = write!(line, " [{}]", w.name());

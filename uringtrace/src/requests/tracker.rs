@@ -24,7 +24,7 @@ use super::{
     },
     layout::{F, RequestFormats, TracepointFields},
 };
-use crate::event::{RecordError, Task, comm};
+use crate::event::{Comm, RecordError, Task};
 
 /// IORING_CQE_F_MORE: more CQEs will follow for this request.
 const CQE_F_MORE: u32 = 1 << 1;
@@ -160,8 +160,9 @@ impl Tracker {
         let Some(fields) = formats.get(tp) else {
             return Err(RecordError::Kind(header.kind));
         };
-        let comm = comm(&header.comm);
-        let worker = Worker::from_comm(&comm);
+        let comm = Comm::from_kernel(&header.comm);
+        // Kernel worker names are ASCII: a name that is not UTF-8 is no worker.
+        let worker = comm.as_str().and_then(Worker::from_comm);
         let ring_ptr = (kind != RecordKind::TaskWorkRun)
             .then(|| fields.get(raw, F::Ctx))
             .flatten();
@@ -193,7 +194,8 @@ impl Tracker {
                 tid: header.tid,
                 uid: header.uid,
                 gid: header.gid,
-                comm,
+                comm: comm.lossy_text().into_owned(),
+                comm_bytes: comm,
             },
             worker,
             ring,

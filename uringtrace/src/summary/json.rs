@@ -4,10 +4,14 @@
 use serde::Serialize;
 
 use super::{Row, Summary, bucket_range};
-use crate::decode::errno_names::errno_name;
+use crate::{
+    decode::errno_names::errno_name,
+    format::ndjson::{SCHEMA_VERSION, write_line},
+};
 
 #[derive(Serialize)]
 struct Line<'a> {
+    schema: u32,
     event: &'static str,
     syscalls: Vec<JsonRow<'a>>,
     requests: Vec<JsonRow<'a>>,
@@ -72,15 +76,16 @@ fn row(r: &Row) -> JsonRow<'_> {
     }
 }
 
-pub fn render(summary: &Summary) -> String {
+pub fn render(summary: &Summary) -> Vec<u8> {
     let line = Line {
+        schema: SCHEMA_VERSION,
         event: "summary",
         syscalls: summary.syscalls.iter().map(row).collect(),
         requests: summary.requests.iter().map(row).collect(),
         cqe_overflows: summary.cqe_overflows,
         table_full: summary.table_full,
     };
-    let mut text = serde_json::to_string(&line).unwrap_or_default();
-    text.push('\n');
-    text
+    let mut out = Vec::new();
+    write_line(&line, &mut out);
+    out
 }

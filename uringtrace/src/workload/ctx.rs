@@ -303,6 +303,13 @@ impl Ctx {
         Ok(cqes)
     }
 
+    /// Tells the ground truth the calling thread's name, for the call lines
+    /// from now on (`None`: the usual name, not reported).
+    pub fn report_thread_name(&mut self, name: Option<&[u8]>) {
+        self.report
+            .set_thread_name(name.map(report::ThreadName::new));
+    }
+
     /// Fails if a request of the scenario has not been reported yet.
     pub fn check_requests_finished(&self) -> anyhow::Result<()> {
         self.requests

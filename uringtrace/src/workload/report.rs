@@ -111,10 +111,33 @@ struct Line<'a> {
     event: &'static str,
     pid: u32,
     tid: u32,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    comm: Option<&'a ThreadName>,
     #[serde(flatten)]
     call: &'a Call,
     ret: i64,
     note: &'a str,
+}
+
+/// A name a scenario gave its thread, in the tracer's encoding: `comm` as
+/// text (invalid UTF-8 as U+FFFD) and, only when the bytes are not UTF-8,
+/// `comm_hex` with every byte.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadName {
+    comm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm_hex: Option<String>,
+}
+
+impl ThreadName {
+    pub fn new(bytes: &[u8]) -> Self {
+        Self {
+            comm: String::from_utf8_lossy(bytes).into_owned(),
+            comm_hex: std::str::from_utf8(bytes)
+                .is_err()
+                .then(|| bytes.iter().map(|b| format!("{b:02x}")).collect()),
+        }
+    }
 }
 
 /// One request (SQE) and what became of it, as the engine reaped it.
@@ -161,6 +184,8 @@ pub struct Report {
     out: Option<(File, PathBuf)>,
     calls: u64,
     requests: u64,
+    /// The calling thread's name, while a scenario has set one.
+    thread_name: Option<ThreadName>,
 }
 
 impl Report {
@@ -177,7 +202,14 @@ impl Report {
             out,
             calls: 0,
             requests: 0,
+            thread_name: None,
         })
+    }
+
+    /// From now on, call lines carry this thread name (`None`: none, the
+    /// thread has its usual name again).
+    pub fn set_thread_name(&mut self, name: Option<ThreadName>) {
+        self.thread_name = name;
     }
 
     /// Calls recorded so far.
@@ -195,11 +227,13 @@ impl Report {
     /// every call it made on disk.
     pub fn record(&mut self, call: &Call, ret: i64, note: &str) -> anyhow::Result<()> {
         self.calls += 1;
+        let thread_name = self.thread_name.clone();
         let line = Line {
             event: call.event(),
             // SAFETY: getpid and gettid cannot fail.
             pid: unsafe { libc::getpid() } as u32,
             tid: unsafe { libc::gettid() } as u32,
+            comm: thread_name.as_ref(),
             call,
             ret,
             note,

@@ -49,11 +49,14 @@ impl Drop for TempDir {
     }
 }
 
+/// The records of an NDJSON file, without the tracer's `stats` records
+/// (about the tracer, not the traced; tests/stream.rs checks them).
 pub fn read_ndjson(path: &Path) -> Vec<Value> {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .filter(|record: &Value| record["event"] != "stats")
         .collect()
 }
 
@@ -64,12 +67,13 @@ pub struct Traced {
     pub trace_path: PathBuf,
 }
 
-/// `uringtrace -f FORMAT -o trace -- uringtrace workload SCENARIO --report truth`.
+/// `uringtrace -f FORMAT --truncate -o trace -- uringtrace workload SCENARIO
+/// --report truth` (a fresh trace for each run of a scenario: -o appends).
 pub fn trace_scenario(dir: &TempDir, scenario: &str, format: &str, extra: &[&str]) -> Traced {
     let trace_path = dir.path(&format!("{scenario}.trace"));
     let truth_path = dir.path(&format!("{scenario}.truth"));
     let output = Command::new(bin())
-        .args(["-f", format, "-o"])
+        .args(["-f", format, "--truncate", "-o"])
         .arg(&trace_path)
         .args(extra)
         .arg("--")

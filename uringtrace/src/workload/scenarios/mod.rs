@@ -6,6 +6,7 @@
 mod enter;
 mod failures;
 mod fds;
+mod hostile_names;
 mod register;
 mod requests_chain;
 mod requests_file;
@@ -192,6 +193,12 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "cq-overflow",
         about: "8 NOPs into a 4-entry CQ: the last 4 overflow, flushed by a GETEVENTS enter",
         run: requests_overflow::cq_overflow,
+        in_tour: true,
+    },
+    Scenario {
+        name: "hostile-names",
+        about: "a NOP under each of 7 hostile thread names: newline, CR+DEL, quote+backslash, ANSI escapes, invalid UTF-8, C1 CSI, RLO",
+        run: hostile_names::hostile_names,
         in_tour: true,
     },
     Scenario {

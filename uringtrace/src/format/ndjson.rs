@@ -1,0 +1,127 @@
+//! What every NDJSON record shares: the schema version, the encoding of a
+//! command name, and a serializer that keeps each record on one line and
+//! free of characters that terminals or line-oriented tools act on.
+
+use std::{borrow::Cow, io};
+
+use serde::Serialize;
+
+use crate::event::Comm;
+
+/// `"schema"`, the first field of every record. Bumped when a field is
+/// removed, renamed, changes type or meaning; not for new fields or new
+/// event kinds (docs/events.md, "Versioning").
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `comm` and, when the name is not UTF-8, `comm_hex`: JSON strings are
+/// Unicode, so invalid bytes show as U+FFFD in `comm` and exactly in
+/// `comm_hex` (two lowercase hex digits per byte).
+#[derive(Serialize)]
+pub struct CommFields<'a> {
+    pub comm: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm_hex: Option<String>,
+}
+
+impl<'a> CommFields<'a> {
+    pub fn new(comm: &'a Comm) -> Self {
+        match comm.as_str() {
+            Some(name) => Self {
+                comm: Cow::Borrowed(name),
+                comm_hex: None,
+            },
+            None => Self {
+                comm: comm.lossy_text(),
+                comm_hex: Some(comm.as_bytes().iter().map(|b| format!("{b:02x}")).collect()),
+            },
+        }
+    }
+}
+
+/// Appends `record` and its newline to `out`.
+pub fn write_line(record: &impl Serialize, out: &mut Vec<u8>) {
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe);
+    // Serializing our own structs (no maps with non-string keys) into a Vec
+    // cannot fail.
+    let _ = record.serialize(&mut serializer);
+    out.push(b'\n');
+}
+
+/// serde_json escapes `"`, `\` and C0 controls; this also escapes DEL, the
+/// C1 controls (U+0080..U+009F: U+009B is a CSI to some terminals) and the
+/// Unicode line and paragraph separators (line breaks to some tools), so
+/// `tail -f` of a trace cannot be steered by a traced process's name.
+struct TerminalSafe;
+
+fn needs_escape(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
+}
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices().filter(|&(_, c)| needs_escape(c)) {
+            writer.write_all(&fragment.as_bytes()[start..i])?;
+            write!(writer, "\\u{:04x}", u32::from(c))?;
+            start = i + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Named<'a> {
+        schema: u32,
+        #[serde(flatten)]
+        comm: CommFields<'a>,
+    }
+
+    fn line(raw: &[u8]) -> String {
+        let comm = Comm::from_kernel(raw);
+        let mut out = Vec::new();
+        write_line(
+            &Named {
+                schema: SCHEMA_VERSION,
+                comm: CommFields::new(&comm),
+            },
+            &mut out,
+        );
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    #[test]
+    fn utf8_names_have_no_hex() {
+        assert_eq!(line(b"nginx"), "{\"schema\":1,\"comm\":\"nginx\"}\n");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            line(b"a\n\"\\\x1b[31m\x7f"),
+            "{\"schema\":1,\"comm\":\"a\\n\\\"\\\\\\u001b[31m\\u007f\"}\n"
+        );
+        assert_eq!(
+            line("\u{9b}x\u{2028}".as_bytes()),
+            "{\"schema\":1,\"comm\":\"\\u009bx\\u2028\"}\n"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_keeps_its_bytes_in_hex() {
+        let out = line(b"\xff\xfeok");
+        assert_eq!(
+            out,
+            "{\"schema\":1,\"comm\":\"\u{fffd}\u{fffd}ok\",\"comm_hex\":\"fffe6f6b\"}\n"
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+        assert_eq!(v["comm_hex"], "fffe6f6b");
+    }
+}
