@@ -25,16 +25,21 @@ pub struct CommFields<'a> {
 
 impl<'a> CommFields<'a> {
     pub fn new(comm: &'a Comm) -> Self {
-        match comm.as_str() {
-            Some(name) => Self {
-                comm: Cow::Borrowed(name),
-                comm_hex: None,
-            },
-            None => Self {
-                comm: comm.lossy_text(),
-                comm_hex: Some(comm.as_bytes().iter().map(|b| format!("{b:02x}")).collect()),
-            },
-        }
+        let (comm, comm_hex) = lossless_text(comm.as_bytes());
+        Self { comm, comm_hex }
+    }
+}
+
+/// Bytes a traced process chose (a name, a path) for a JSON string field
+/// and its `_hex` companion: the text (invalid UTF-8 as U+FFFD) and, only
+/// when the bytes are not UTF-8, every byte in hex.
+pub fn lossless_text(bytes: &[u8]) -> (Cow<'_, str>, Option<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (Cow::Borrowed(text), None),
+        Err(_) => (
+            String::from_utf8_lossy(bytes),
+            Some(bytes.iter().map(|b| format!("{b:02x}")).collect()),
+        ),
     }
 }
 

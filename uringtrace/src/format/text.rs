@@ -68,13 +68,19 @@ pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
 /// invalid UTF-8, and the invisible characters that reorder or hide text)
 /// as `\xNN`.
 pub(super) fn printable(comm: &Comm) -> String {
-    let mut shown = String::with_capacity(comm.as_bytes().len());
+    printable_bytes(comm.as_bytes())
+}
+
+/// Any bytes a traced process chose (a name, a path), shown as
+/// [`printable`] shows a command name.
+pub(crate) fn printable_bytes(bytes: &[u8]) -> String {
+    let mut shown = String::with_capacity(bytes.len());
     let hex = |bytes: &[u8], shown: &mut String| {
         for b in bytes {
             let _ = write!(shown, "\\x{b:02x}");
         }
     };
-    for chunk in comm.as_bytes().utf8_chunks() {
+    for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             if c == '\\' {
                 shown.push_str("\\\\");
