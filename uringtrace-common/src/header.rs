@@ -27,6 +27,8 @@ pub enum RecordKind {
     LocalWorkRun = 114,
     ShortWrite = 115,
     FileGet = 116,
+    /// What a request touches (request_object.rs), from the submit tracepoint.
+    RequestObject = 150,
 }
 
 impl RecordKind {
@@ -52,6 +54,7 @@ impl RecordKind {
             114 => Some(Self::LocalWorkRun),
             115 => Some(Self::ShortWrite),
             116 => Some(Self::FileGet),
+            150 => Some(Self::RequestObject),
             _ => None,
         }
     }

@@ -13,6 +13,7 @@ pub mod header;
 pub mod hook_mode;
 pub mod layout;
 pub mod request;
+pub mod request_object;
 pub mod summary;
 pub mod syscall;
 

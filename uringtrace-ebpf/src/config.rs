@@ -6,6 +6,7 @@ use uringtrace_common::{
     filter::{FILTER_ALL, TaskFilter},
     layout::OFFSET_ABSENT,
     request::{OpcodeFilter, RequestLayout},
+    request_object::ObjectLayout,
 };
 
 #[unsafe(no_mangle)]
@@ -39,6 +40,9 @@ static SUMMARY_MODE: u8 = uringtrace_common::summary::SUMMARY_OFF;
 /// `--uid`, `--comm`, `--cgroup`.
 #[unsafe(no_mangle)]
 static TASK_FILTER: TaskFilter = TaskFilter::OFF;
+/// BTF offsets for the request-object program.
+#[unsafe(no_mangle)]
+static OBJECT_LAYOUT: ObjectLayout = ObjectLayout::OFF;
 /// `--ops`.
 #[unsafe(no_mangle)]
 static OPCODE_FILTER: OpcodeFilter = OpcodeFilter::ALL;
@@ -117,4 +121,9 @@ pub fn cflags_offset(tp: usize) -> u32 {
 #[inline(always)]
 pub fn task_filter() -> TaskFilter {
     unsafe { core::ptr::read_volatile(&TASK_FILTER) }
+}
+/// One field of OBJECT_LAYOUT, read without copying the whole struct.
+#[inline(always)]
+pub fn object_offset(field: impl FnOnce(&ObjectLayout) -> &u32) -> u32 {
+    unsafe { core::ptr::read_volatile(field(&OBJECT_LAYOUT)) }
 }

@@ -7,6 +7,7 @@ mod emit;
 mod kprobes;
 mod maps;
 mod process_filter;
+mod request_objects;
 mod requests;
 mod summary;
 mod syscalls;

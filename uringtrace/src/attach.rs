@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{KProbe, TracePoint},
+    programs::{BtfTracePoint, KProbe, TracePoint},
 };
 use uringtrace_common::{
     counters,
@@ -16,11 +16,13 @@ use uringtrace_common::{
     request::{
         OpcodeFilter, REQUEST_TRACEPOINTS, TP_COMPLETE, TP_CQE_OVERFLOW, TP_REQ_FAILED, TP_SUBMIT,
     },
+    request_object::ObjectLayout,
     summary::{SUMMARY_OFF, SUMMARY_ONLY},
 };
 
 use crate::{
-    requests::layout::RequestFormats,
+    btf::{BtfTypes, VMLINUX_BTF},
+    requests::{layout::RequestFormats, object::layout_from_btf as object_layout_from_btf},
     selection::{EventSelection, OpcodeSelection},
     summary::SummaryMaps,
     tracefs,
@@ -134,6 +136,9 @@ pub struct Attached {
     pub formats: RequestFormats,
     /// Request tracepoints wanted but missing on this kernel.
     pub missing: Vec<&'static str>,
+    /// Why requests' objects (paths, addresses, fds) are not decoded, when
+    /// they are not.
+    pub objects_missing: Option<String>,
     /// Owned, so that [`detach`] can release them concurrently.
     pub links: Vec<Box<dyn Send>>,
     /// How the system calls are hooked.
@@ -266,6 +271,8 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let formats = RequestFormats::read(&root).context("reading the io_uring tracepoint formats")?;
     let request_layout = formats.kernel_layout();
     let opcode_filter = opcodes_for_kernel(opts.ops);
+    let objects = object_layout(opts, &formats);
+    let object_layout = objects.as_ref().map_or(ObjectLayout::OFF, |(l, _)| *l);
 
     let filter_mode = if opts.filter.restrict || !opts.filter.pids.is_empty() {
         FILTER_TGIDS
@@ -285,6 +292,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("HOOK_MODE", &opts.hook_mode, true)
         .override_global("SUMMARY_MODE", &opts.summary, true)
         .override_global("TASK_FILTER", &opts.task_filter, true)
+        .override_global("OBJECT_LAYOUT", &object_layout, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;
@@ -333,7 +341,13 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
                 .map(|p| (*p, "syscalls", *p)),
         );
     }
-    let mut links = Vec::with_capacity(programs.len());
+    let mut links = Vec::with_capacity(programs.len() + 1);
+    // Before the submit tracepoint's own program: a request's object record
+    // then comes before its submission in the ring buffer.
+    let objects_missing = match objects {
+        Ok((_, tracepoint)) => attach_object_program(&mut ebpf, tracepoint, &mut links).err(),
+        Err(why) => Some(why),
+    };
     for (prog, category, name) in programs {
         let program: &mut TracePoint = ebpf
             .program_mut(prog)
@@ -383,9 +397,52 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         traced,
         formats,
         missing,
+        objects_missing,
         links,
         syscall_hook,
     })
+}
+
+/// The BTF offsets of the request-object program and the submit
+/// tracepoint's name, or why objects cannot be decoded in this session.
+fn object_layout(
+    opts: &AttachOptions,
+    formats: &RequestFormats,
+) -> Result<(ObjectLayout, &'static str), String> {
+    if !opts.events.any_request()
+        || opts.summary == SUMMARY_ONLY
+        || opts.hook_mode != uringtrace_common::hook_mode::FULL
+    {
+        return Err("not needed".into());
+    }
+    let submit = formats
+        .get(&REQUEST_TRACEPOINTS[TP_SUBMIT])
+        .ok_or("this kernel has no submit tracepoint")?;
+    let btf = BtfTypes::read(Path::new(VMLINUX_BTF))
+        .map_err(|e| format!("no kernel BTF ({e}): kernel structures cannot be read"))?;
+    let layout = object_layout_from_btf(&btf, submit.name)?;
+    Ok((layout, submit.name))
+}
+
+fn attach_object_program(
+    ebpf: &mut Ebpf,
+    tracepoint: &str,
+    links: &mut Vec<Box<dyn Send>>,
+) -> Result<(), String> {
+    let btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading the kernel BTF: {e}"))?;
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut("io_uring_submit_object")
+        .ok_or("the eBPF object lacks io_uring_submit_object")?
+        .try_into()
+        .map_err(|e| format!("{e}"))?;
+    program
+        .load(tracepoint, &btf)
+        .map_err(|e| format!("the kernel refused the tp_btf program on {tracepoint}: {e}"))?;
+    let id = program
+        .attach()
+        .map_err(|e| format!("attaching the tp_btf program to {tracepoint}: {e}"))?;
+    links.push(Box::new(program.take_link(id).map_err(|e| format!("{e}"))?));
+    Ok(())
 }
 
 /// Kretprobes first, like the tracepoints: no entry is recorded without its

@@ -10,7 +10,10 @@ use uringtrace_common::{
     },
 };
 
-use crate::requests::{event::RequestEvent, tracker::Tracker};
+use crate::requests::{
+    event::{RequestDetail, RequestEvent},
+    tracker::Tracker,
+};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RecordError {
@@ -314,20 +317,64 @@ impl Event {
 /// tracker, which keeps state across records.
 pub struct Decoder {
     pub tracker: Tracker,
+    /// A submission held back for its object record, which its own hook
+    /// writes right after it.
+    held: Option<RequestEvent>,
 }
 
 impl Decoder {
-    pub fn decode(&mut self, bytes: &[u8]) -> Result<Event, RecordError> {
+    pub fn new(tracker: Tracker) -> Self {
+        Self {
+            tracker,
+            held: None,
+        }
+    }
+
+    /// Decodes one record and hands over the events it completes: usually
+    /// its own, sometimes none (an object, merged into its submission) or
+    /// a held-back submission first.
+    pub fn decode(
+        &mut self,
+        bytes: &[u8],
+        emit: &mut impl FnMut(Event),
+    ) -> Result<(), RecordError> {
         let header = read_header(bytes)?;
         let kind = RecordKind::from_u16(header.kind).ok_or(RecordError::Kind(header.kind))?;
+        if kind == RecordKind::RequestObject {
+            let object = self.tracker.object(bytes)?;
+            if let Some(mut held) = self.held.take() {
+                if let (Some(info), RequestDetail::Submit { object: slot, .. }) =
+                    (object, &mut held.detail)
+                {
+                    *slot = Some(info);
+                }
+                emit(Event::Request(held));
+            }
+            return Ok(());
+        }
+        self.flush(emit);
         match kind {
             RecordKind::Setup | RecordKind::Enter | RecordKind::Register => {
-                SyscallEvent::decode(&header, kind, bytes).map(Event::Syscall)
+                emit(Event::Syscall(SyscallEvent::decode(&header, kind, bytes)?));
             }
-            _ => self
-                .tracker
-                .process(&header, kind, bytes)
-                .map(Event::Request),
+            _ => {
+                let event = self.tracker.process(&header, kind, bytes)?;
+                if self.tracker.take_awaiting_object() {
+                    self.held = Some(event);
+                } else {
+                    emit(Event::Request(event));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands over a held-back submission: the record after it was not its
+    /// object (or there is none yet: the end of a batch).
+    pub fn flush(&mut self, emit: &mut impl FnMut(Event)) {
+        if let Some(held) = self.held.take() {
+            self.tracker.object_never_came();
+            emit(Event::Request(held));
         }
     }
 }

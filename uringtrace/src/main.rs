@@ -1,6 +1,7 @@
 //! uringtrace: an eBPF tracer for Linux io_uring.
 
 mod attach;
+mod btf;
 mod check;
 mod cli;
 mod clock;

@@ -61,6 +61,8 @@ fn request_event(kind: RecordKind) -> &'static str {
         RecordKind::Setup => "io_uring_setup",
         RecordKind::Enter => "io_uring_enter",
         RecordKind::Register => "io_uring_register",
+        // Not an event of its own: merged into its request's events.
+        RecordKind::RequestObject => "object",
     }
 }
 

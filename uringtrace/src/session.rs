@@ -15,6 +15,7 @@ use tokio::{
     signal::unix::{SignalKind, signal},
 };
 use uringtrace_common::{
+    RecordKind,
     filter::TRACED_EXPLICIT,
     summary::{SUMMARY_OFF, SUMMARY_ONLY, SUMMARY_WITH_EVENTS},
 };
@@ -23,7 +24,7 @@ use crate::{
     attach::{self, AttachOptions, KernelCounters, ProcessFilter},
     cli::{HookMode, TraceArgs},
     clock::WallClock,
-    event::Decoder,
+    event::{Decoder, Event},
     filter::EventFilter,
     format::{
         Formatter, OutputFormat,
@@ -65,6 +66,14 @@ struct Pipeline {
     last_stats: Instant,
 }
 
+/// A record that adds to another event instead of being one (a request's
+/// object): counted as filtered so that the stats still add up.
+fn is_merged(record: &[u8]) -> bool {
+    record
+        .get(2..4)
+        .is_some_and(|k| u16::from_ne_bytes([k[0], k[1]]) == RecordKind::RequestObject as u16)
+}
+
 impl Pipeline {
     /// Drains every record available now; returns how many.
     fn drain(&mut self, ring: &mut RingBuf<MapData>) -> anyhow::Result<usize> {
@@ -76,23 +85,55 @@ impl Pipeline {
                 self.tally.filtered += 1;
                 continue;
             }
-            match self.decoder.decode(&item) {
-                Ok(event) => {
-                    if self.filter.accepts(&event) {
-                        self.output
-                            .event(|line| self.formatter.write(&event, line))?;
-                    } else {
-                        self.tally.filtered += 1;
-                    }
+            let mut result = Ok(());
+            let Self {
+                decoder,
+                filter,
+                formatter,
+                output,
+                tally,
+                ..
+            } = self;
+            let mut emit = |event: Event| {
+                if !filter.accepts(&event) {
+                    tally.filtered += 1;
+                } else if result.is_ok() {
+                    result = output.event(|line| formatter.write(&event, line));
                 }
+            };
+            match decoder.decode(&item, &mut emit) {
+                Ok(()) => {}
                 Err(err) => {
-                    self.tally.undecodable += 1;
-                    if self.tally.undecodable == 1 {
+                    tally.undecodable += 1;
+                    if tally.undecodable == 1 {
                         eprintln!("uringtrace: dropping an undecodable record: {err}");
                     }
                 }
             }
+            if is_merged(&item) {
+                tally.filtered += 1;
+            }
+            result?;
         }
+        // A submission held for its object: the batch is over, so it comes
+        // now rather than with the next batch.
+        let Self {
+            decoder,
+            filter,
+            formatter,
+            output,
+            tally,
+            ..
+        } = self;
+        let mut result = Ok(());
+        decoder.flush(&mut |event| {
+            if !filter.accepts(&event) {
+                tally.filtered += 1;
+            } else if result.is_ok() {
+                result = output.event(|line| formatter.write(&event, line));
+            }
+        });
+        result?;
         self.output.flush()?;
         Ok(n)
     }
@@ -283,9 +324,11 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     let clock = WallClock::now();
     let mut pipeline = Pipeline {
         count_only: args.hook_mode != HookMode::Full,
-        decoder: Decoder {
-            tracker: Tracker::new(attached.formats.clone(), MAX_PENDING),
-        },
+        decoder: Decoder::new(Tracker::new(
+            attached.formats.clone(),
+            MAX_PENDING,
+            attached.objects_missing.clone(),
+        )),
         filter: EventFilter {
             failed_only: args.failed,
             events: args.events,

@@ -262,9 +262,11 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
             format!("pid {:?}", args.pids)
         }
     );
-    let mut decoder = Decoder {
-        tracker: Tracker::new(attached.formats.clone(), MAX_PENDING),
-    };
+    let mut decoder = Decoder::new(Tracker::new(
+        attached.formats.clone(),
+        MAX_PENDING,
+        attached.objects_missing.clone(),
+    ));
     let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     // SAFETY: the ring buffer owns its fd until the AsyncFd is dropped.
@@ -283,22 +285,22 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("polling the ring buffer")?;
                 while let Some(item) = guard.get_inner_mut().next() {
-                    match decoder.decode(&item) {
-                        Ok(event) => window.add(&event),
-                        Err(_) => undecodable += 1,
+                    if decoder.decode(&item, &mut |event| window.add(&event)).is_err() {
+                        undecodable += 1;
                     }
                 }
+                decoder.flush(&mut |event| window.add(&event));
                 guard.clear_ready();
             }
             _ = tick.tick() => {
                 // Everything submitted to the ring buffer so far belongs
                 // to this interval.
                 while let Some(item) = ring.get_mut().next() {
-                    match decoder.decode(&item) {
-                        Ok(event) => window.add(&event),
-                        Err(_) => undecodable += 1,
+                    if decoder.decode(&item, &mut |event| window.add(&event)).is_err() {
+                        undecodable += 1;
                     }
                 }
+                decoder.flush(&mut |event| window.add(&event));
                 let in_flight = decoder.tracker.in_flight_by_ring();
                 let text = render(&window, &in_flight, args.interval, args.json);
                 let mut stdout = std::io::stdout().lock();

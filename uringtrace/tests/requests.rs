@@ -12,6 +12,22 @@ use common::{TempDir, Traced, assert_no_drops, read_ndjson, require_root, trace_
 use serde_json::Value;
 
 const ECANCELED: i64 = 125;
+/// The ground truth's names for what a request touches (docs/events.md).
+const OBJECT_FIELDS: &[&str] = &[
+    "fd",
+    "fixed_file",
+    "dfd",
+    "path",
+    "new_dfd",
+    "new_path",
+    "addr",
+    "family",
+    "open_flags",
+    "op_flags",
+    "mode",
+    "len",
+    "offset",
+];
 /// IOSQE_ASYNC shares its bit with the kernel's REQ_F_FORCE_ASYNC, which the
 /// kernel also sets on its own (ops that always run async, like SHUTDOWN;
 /// requests behind a drain): a submission may show it without the SQE
@@ -99,6 +115,15 @@ fn check_requests<'a>(truth: &'a [Value], trace: &'a [Value]) -> Vec<Matched<'a>
         }
         if s["opcode_name"] != t["opcode_name"] {
             p.push(format!("opcode_name {}", s["opcode_name"]));
+        }
+        // What it touches: every object field the engine reported, on the
+        // submission (read from the kernel's copy of the SQE).
+        for field in OBJECT_FIELDS {
+            if let Some(want) = t.get(*field)
+                && s.get(*field) != Some(want)
+            {
+                p.push(format!("{field} {:?} != truth {want}", s.get(*field)));
+            }
         }
         let id = u(s, "req");
         let cqes = cqes_of.remove(&id).unwrap_or_default();
@@ -230,6 +255,7 @@ fn each_request_scenario_alone() {
         "net-loopback",
         "multishot-recv",
         "async-forced",
+        "fs-paths",
     ] {
         let (t, trace) = trace_requests(&dir, scenario, &[]);
         check_requests(&t.truth, &trace);
@@ -251,7 +277,7 @@ fn nop_storm_count_and_text() {
     assert!(
         events(&trace, "complete")
             .iter()
-            .all(|c| c["path"] == serde_json::json!(["inline"]) && c["matched"] == "req")
+            .all(|c| c["route"] == serde_json::json!(["inline"]) && c["matched"] == "req")
     );
 
     let text = trace_scenario(&dir, "submit", "text", &["-e", "submit,complete"]);
@@ -397,8 +423,8 @@ fn kernel_threads_are_attributed_to_the_ring_owner() {
                 .collect();
             assert!(!forced.is_empty());
             for m in forced {
-                let path = m.cqes.last().unwrap()["path"].as_array().unwrap().clone();
-                assert!(path.contains(&"async".into()), "{}: {path:?}", m.truth);
+                let route = m.cqes.last().unwrap()["route"].as_array().unwrap().clone();
+                assert!(route.contains(&"async".into()), "{}: {route:?}", m.truth);
             }
         }
     }

@@ -4,7 +4,6 @@
 //! result in the report, never an early exit: the point is to say exactly
 //! which step this kernel refuses.
 
-mod btf_ids;
 mod kprobes;
 mod probes;
 mod report;
@@ -19,8 +18,9 @@ use std::{
 use anyhow::{Context as _, bail};
 use uringtrace_common::request::REQUEST_TRACEPOINTS;
 
+use crate::btf::{BtfKind, BtfTypes, VMLINUX_BTF};
+
 use self::{
-    btf_ids::{BtfKind, BtfTypes, VMLINUX_BTF},
     kprobes::SYSCALL_PREFIX,
     probes::ProgramSpec,
     report::{

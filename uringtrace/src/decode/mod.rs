@@ -9,6 +9,7 @@ pub mod cqe_flags;
 pub mod enter_flags;
 pub mod errno_names;
 pub mod flag_set;
+pub mod open_flags;
 pub mod register_opcodes;
 pub mod setup_features;
 pub mod setup_flags;

@@ -4,18 +4,26 @@
 
 use serde::Serialize;
 
-use super::ndjson::{CommFields, SCHEMA_VERSION, write_line};
+use std::borrow::Cow;
+
+use uringtrace_common::request_object::op;
+
+use super::ndjson::{CommFields, SCHEMA_VERSION, lossless_text, write_line};
 use crate::{
     clock::WallClock,
     decode::{
         cqe_flags::{IORING_CQE_F_BUFFER, IORING_CQE_FLAGS, cqe_buffer_id},
         errno_names::errno_name,
+        open_flags::open_flag_names,
         register_opcodes::IO_URING_REGISTER_OPCODES,
         setup_flags::IO_URING_SETUP_FLAGS,
         sqe_flags::IOSQE_FLAGS,
         sqe_opcodes::op_name,
     },
-    requests::event::{Completion, Match, RequestDetail, RequestEvent, RequestRef},
+    requests::{
+        event::{Completion, Match, ObjectInfo, RequestDetail, RequestEvent, RequestRef},
+        object::{SockAddr, Text},
+    },
 };
 
 #[derive(Serialize)]
@@ -44,6 +52,135 @@ struct Line<'a> {
     completion: Option<Cqe>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     other: Option<Other>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    object: Option<Object<'a>>,
+}
+
+/// What a request touches (submit, and its last CQE). Paths and addresses
+/// are the traced process's bytes: kept exact (`*_hex` when not UTF-8).
+#[derive(Serialize, Default)]
+struct Object<'a> {
+    decoded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decode_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fd: Option<Option<i32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fixed_file: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dfd: Option<i32>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    path: Option<PathFields<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_dfd: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_path: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_path_hex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_path_truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_path_errno: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr_errno: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_flags: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_flag_names: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    op_flags: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    len: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct PathFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_hex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_errno: Option<&'static str>,
+}
+
+/// (text, hex when not UTF-8, truncated, errno of a failed read).
+type TextParts<'a> = (
+    Option<Cow<'a, str>>,
+    Option<String>,
+    Option<bool>,
+    Option<&'static str>,
+);
+
+fn text_parts(t: Option<&Text>) -> TextParts<'_> {
+    match t {
+        None => (None, None, None, None),
+        Some(Text::Fault(e)) => (None, None, None, Some(errno_name(*e).unwrap_or("E?"))),
+        Some(Text::Read { bytes, truncated }) => {
+            let (text, hex) = lossless_text(bytes);
+            (Some(text), hex, truncated.then_some(true), None)
+        }
+    }
+}
+
+fn object(info: &ObjectInfo) -> Object<'_> {
+    let o = match info {
+        ObjectInfo::Missing(why) => {
+            return Object {
+                decoded: false,
+                decode_error: Some(why),
+                ..Object::default()
+            };
+        }
+        ObjectInfo::Decoded(o) => o,
+    };
+    let (path, path_hex, path_truncated, path_errno) = text_parts(o.path.as_ref());
+    let (new_path, new_path_hex, new_path_truncated, new_path_errno) = text_parts(o.path2.as_ref());
+    let is_open = matches!(o.opcode, op::OPENAT | op::OPENAT2);
+    let (addr, family, addr_errno) = match &o.addr {
+        None => (None, None, None),
+        Some(SockAddr::Known { family, addr }) => {
+            (Some(addr.clone()), Some(family.to_string()), None)
+        }
+        Some(SockAddr::Other { family }) => (None, Some(family.to_string()), None),
+        Some(SockAddr::Fault(e)) => (None, None, Some(errno_name(*e).unwrap_or("E?"))),
+    };
+    Object {
+        decoded: true,
+        decode_error: None,
+        fd: o.fd.map(Some),
+        fixed_file: o.fd.map(|_| o.fixed_file),
+        dfd: o.dfd,
+        path: (path.is_some() || path_errno.is_some()).then_some(PathFields {
+            path,
+            path_hex,
+            path_truncated,
+            path_errno,
+        }),
+        new_dfd: o.dfd2,
+        new_path,
+        new_path_hex,
+        new_path_truncated,
+        new_path_errno,
+        addr,
+        family,
+        addr_errno,
+        open_flags: o.op_flags.filter(|_| is_open),
+        open_flag_names: o.op_flags.filter(|_| is_open).map(open_flag_names),
+        op_flags: o.op_flags.filter(|_| !is_open),
+        mode: o.mode,
+        len: o.len,
+        offset: o.off,
+    }
 }
 
 #[derive(Serialize)]
@@ -81,7 +218,7 @@ struct Cqe {
     more: bool,
     cqes: u32,
     latency_ns: Option<u64>,
-    path: Vec<&'static str>,
+    route: Vec<&'static str>,
     matched: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     extra1: Option<u64>,
@@ -117,7 +254,7 @@ fn cqe(c: &Completion) -> Cqe {
         more: !c.terminal,
         cqes: c.cqes,
         latency_ns: c.latency_ns,
-        path: if c.request.is_some() {
+        route: if c.request.is_some() {
             c.paths.names()
         } else {
             Vec::new()
@@ -227,6 +364,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         request: None,
         completion: None,
         other: None,
+        object: None,
     };
     line.request = ev.detail.request().map(request);
     match &ev.detail {
@@ -263,8 +401,10 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
             req_flags,
             sq_thread,
             force_nonblock,
+            object: info,
             ..
         } => {
+            line.object = info.as_ref().map(object);
             line.sqpoll = ev.ring.map(|r| r.sqpoll().or(sq_thread.then_some(true)));
             line.other = Some(Other::Submit {
                 req_flags: *req_flags,
@@ -274,6 +414,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         }
         RequestDetail::Complete(c) | RequestDetail::CqeOverflow(c) => {
             line.completion = Some(cqe(c));
+            line.object = c.object.as_ref().map(object);
             if line.request.is_none() {
                 // Unmatched: still say which user_data the CQE carried.
                 line.request = Some(Request {

@@ -3,18 +3,24 @@
 
 use std::fmt::Write as _;
 
-use super::text::{printable, strerror};
+use uringtrace_common::request_object::op;
+
+use super::text::{printable, printable_bytes, strerror};
 use crate::{
     clock::WallClock,
     decode::{
         cqe_flags::{cqe_buffer_id, render_cqe_flags},
         errno_names::errno_name,
+        open_flags::{AT_FDCWD, open_flag_names},
         register_opcodes::render_register_opcode,
         setup_flags::IO_URING_SETUP_FLAGS,
         sqe_flags::render_sqe_flags,
         sqe_opcodes::render_op_short,
     },
-    requests::event::{Completion, RequestDetail, RequestEvent, RequestRef},
+    requests::{
+        event::{Completion, ObjectInfo, RequestDetail, RequestEvent, RequestRef},
+        object::{SockAddr, Text},
+    },
 };
 
 pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
@@ -64,9 +70,15 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
             );
         }
         RequestDetail::Submit {
-            request, sq_thread, ..
+            request,
+            sq_thread,
+            object: info,
+            ..
         } => {
             req(request, &mut line);
+            if let Some(info) = info {
+                object(info, &mut line);
+            }
             if *sq_thread {
                 line.push_str(" [sq thread]");
             }
@@ -167,12 +179,88 @@ fn req(r: &RequestRef, line: &mut String) {
     line.push(')');
 }
 
+/// ` path="..." fd=3 ...`: the object in strace's manner, every byte a
+/// traced process chose escaped.
+fn object(info: &ObjectInfo, line: &mut String) {
+    let o = match info {
+        ObjectInfo::Missing(why) => {
+            let _ = write!(line, " [not decoded: {why}]");
+            return;
+        }
+        ObjectInfo::Decoded(o) => o,
+    };
+    let dirfd = |d: i32| {
+        if d == AT_FDCWD {
+            "AT_FDCWD".to_string()
+        } else {
+            d.to_string()
+        }
+    };
+    if let Some(fd) = o.fd {
+        let _ = write!(
+            line,
+            " {}={fd}",
+            if o.fixed_file { "fixed_file" } else { "fd" }
+        );
+    }
+    let text = |label: &str, dfd: Option<i32>, t: &Option<Text>, line: &mut String| match t {
+        Some(Text::Read { bytes, truncated }) => {
+            if let Some(d) = dfd.filter(|&d| d != AT_FDCWD) {
+                let _ = write!(line, " {label}_dfd={}", dirfd(d));
+            }
+            let _ = write!(
+                line,
+                " {label}=\"{}\"{}",
+                printable_bytes(bytes),
+                if *truncated { "..." } else { "" }
+            );
+        }
+        Some(Text::Fault(e)) => {
+            let _ = write!(line, " {label}=<{}>", errno_name(*e).unwrap_or("E?"));
+        }
+        None => {}
+    };
+    text("path", o.dfd, &o.path, line);
+    text("new_path", o.dfd2, &o.path2, line);
+    match &o.addr {
+        Some(SockAddr::Known { addr, .. }) => {
+            let _ = write!(line, " addr={}", printable_bytes(addr.as_bytes()));
+        }
+        Some(SockAddr::Other { family }) => {
+            let _ = write!(line, " addr=<family {family}>");
+        }
+        Some(SockAddr::Fault(e)) => {
+            let _ = write!(line, " addr=<{}>", errno_name(*e).unwrap_or("E?"));
+        }
+        None => {}
+    }
+    if matches!(o.opcode, op::OPENAT | op::OPENAT2)
+        && let Some(flags) = o.op_flags
+    {
+        let _ = write!(line, " flags={}", open_flag_names(flags).join("|"));
+    } else if let Some(flags) = o.op_flags.filter(|&f| f != 0) {
+        let _ = write!(line, " flags={flags:#x}");
+    }
+    if let Some(mode) = o.mode.filter(|&m| m != 0) {
+        let _ = write!(line, " mode={mode:#o}");
+    }
+    if let Some(off) = o.off {
+        let _ = write!(line, " off={off}");
+    }
+    if let Some(len) = o.len {
+        let _ = write!(line, " len={len}");
+    }
+}
+
 fn completion(c: &Completion, line: &mut String) {
     match &c.request {
         Some(r) => req(r, line),
         None => {
             let _ = write!(line, " req=? ?(user_data={})", c.user_data);
         }
+    }
+    if let Some(info) = &c.object {
+        object(info, line);
     }
     let _ = write!(line, " = {}", result(i64::from(c.res)));
     if let Some(flags) = c.cflags.filter(|&f| f != 0) {

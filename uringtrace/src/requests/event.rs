@@ -2,7 +2,19 @@
 //! what the tracker knows (ring, request identity, latency, path). No kernel
 //! pointers leave the tracker: rings and requests get session-local ids.
 
+use std::sync::Arc;
+
 use crate::event::Task;
+
+pub use super::object::RequestObject;
+
+/// What a request of a decoded opcode touches, or why it is not known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectInfo {
+    Decoded(Box<RequestObject>),
+    /// The reason (no BTF on this kernel, the record came too late, ...).
+    Missing(Arc<str>),
+}
 
 /// The kind of io_uring kernel thread an event ran on, when it was not the
 /// submitting task itself.
@@ -149,6 +161,8 @@ pub struct Completion {
     /// Submission to this CQE, with the request matched.
     pub latency_ns: Option<u64>,
     pub paths: Paths,
+    /// On the request's last CQE: what it touched (as on its submission).
+    pub object: Option<ObjectInfo>,
 }
 
 /// The whole SQE of a request that failed before it was issued.
@@ -189,6 +203,9 @@ pub enum RequestDetail {
         sq_thread: bool,
         /// Kernels before 5.18 say whether it was tried non-blocking first.
         force_nonblock: Option<bool>,
+        /// For the opcodes decoded (opens, paths, connect, reads, writes,
+        /// sends, receives): what the request touches.
+        object: Option<ObjectInfo>,
     },
     Complete(Completion),
     Failed {

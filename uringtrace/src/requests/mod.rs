@@ -4,4 +4,5 @@
 
 pub mod event;
 pub mod layout;
+pub mod object;
 pub mod tracker;

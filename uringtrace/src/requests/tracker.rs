@@ -10,21 +10,23 @@
 use std::{
     collections::{HashMap, VecDeque, hash_map::Entry},
     rc::Rc,
+    sync::Arc,
 };
 
 use uringtrace_common::{
     RecordHeader, RecordKind,
     request::{RequestTracepoint, TracepointRecord},
+    request_object::{ObjectRecord, shape_of},
 };
 
 use super::{
     event::{
-        Completion, FailedSqe, IORING_SETUP_CQE32, Match, Paths, RequestDetail, RequestEvent,
-        RequestRef, RingRef, Worker,
+        Completion, FailedSqe, IORING_SETUP_CQE32, Match, ObjectInfo, Paths, RequestDetail,
+        RequestEvent, RequestObject, RequestRef, RingRef, Worker,
     },
     layout::{F, RequestFormats, TracepointFields},
 };
-use crate::event::{Comm, RecordError, Task};
+use crate::event::{Comm, RecordError, Task, read_pod};
 
 /// IORING_CQE_F_MORE: more CQEs will follow for this request.
 const CQE_F_MORE: u32 = 1 << 1;
@@ -40,6 +42,8 @@ const SQE_FLAGS_MASK: u64 = 0xff;
 pub const MAX_PENDING: usize = 1 << 18;
 /// Bound on rings remembered.
 const MAX_RINGS: usize = 1 << 16;
+/// Objects waiting for their submission.
+const OBJECTS_KEPT: usize = 4096;
 /// Finished requests remembered for the events that follow their last CQE
 /// (a broken chain's fail_link comes after the failed request's CQE).
 const RECENT: usize = 1024;
@@ -49,6 +53,7 @@ type Key = (u64, u64);
 #[derive(Debug, Clone)]
 struct Pending {
     id: u64,
+    object: Option<ObjectInfo>,
     user_data: u64,
     opcode: Option<u8>,
     sqe_flags: Option<u8>,
@@ -99,13 +104,28 @@ pub struct Tracker {
     recent_order: VecDeque<(Key, Option<u64>)>,
     next_id: u64,
     max_pending: usize,
+    /// Objects read before their submission arrived, by (ring, request).
+    objects: HashMap<Key, Box<RequestObject>>,
+    objects_order: VecDeque<Key>,
+    /// Why objects are not decoded in this session, if they are not.
+    objects_missing: Option<Arc<str>>,
+    /// The submission just processed whose object record has not come yet
+    /// (its hook runs after the submit tracepoint's own): the decoder holds
+    /// that event back for the next record.
+    awaiting_object: Option<Key>,
     /// The io_uring thread the event being processed ran on.
     worker: Option<Worker>,
     pub stats: TrackerStats,
 }
 
 impl Tracker {
-    pub fn new(formats: RequestFormats, max_pending: usize) -> Self {
+    /// `objects_missing`: why request objects are not decoded in this
+    /// session (no BTF, tp_btf refused), or `None` when they are.
+    pub fn new(
+        formats: RequestFormats,
+        max_pending: usize,
+        objects_missing: Option<String>,
+    ) -> Self {
         Self {
             formats: Rc::new(formats),
             rings: HashMap::new(),
@@ -117,6 +137,10 @@ impl Tracker {
             recent_order: VecDeque::new(),
             next_id: 1,
             max_pending: max_pending.max(1),
+            objects: HashMap::new(),
+            objects_order: VecDeque::new(),
+            objects_missing: objects_missing.map(Arc::from),
+            awaiting_object: None,
             worker: None,
             stats: TrackerStats::default(),
         }
@@ -144,6 +168,45 @@ impl Tracker {
             }
         }
         by_ring
+    }
+
+    /// Takes a request's object record: kept for its submission, which
+    /// normally comes next (or attached to it, if it came first).
+    /// Returns the object when its submission was already processed (the
+    /// decoder then completes the submit event it held back).
+    pub fn object(&mut self, bytes: &[u8]) -> Result<Option<ObjectInfo>, RecordError> {
+        let r: ObjectRecord = read_pod(bytes, RecordKind::RequestObject as u16)?;
+        let key = (r.ring, r.req);
+        let object = Box::new(RequestObject::from_record(&r));
+        if let Some(p) = self.pending.get_mut(&key)
+            && !matches!(p.object, Some(ObjectInfo::Decoded(_)))
+        {
+            let info = ObjectInfo::Decoded(object);
+            p.object = Some(info.clone());
+            return Ok((self.awaiting_object.take() == Some(key)).then_some(info));
+        }
+        if self.objects.insert(key, object).is_none() {
+            self.objects_order.push_back(key);
+        }
+        // Objects whose submission never came (filtered out by --ops in
+        // the submit program, lost): keep the table small.
+        while self.objects_order.len() > OBJECTS_KEPT {
+            if let Some(old) = self.objects_order.pop_front() {
+                self.objects.remove(&old);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the event just returned by [`Tracker::process`] is a
+    /// submission whose object record is still to come.
+    pub fn take_awaiting_object(&mut self) -> bool {
+        self.awaiting_object.is_some()
+    }
+
+    /// The object record of the held submission did not come next.
+    pub fn object_never_came(&mut self) {
+        self.awaiting_object = None;
     }
 
     /// Decodes one io_uring tracepoint record and updates the tables.
@@ -264,19 +327,23 @@ impl Tracker {
             },
             RecordKind::Submit => {
                 let req_flags = u(F::Flags);
+                let req = f.get(raw, F::Req);
+                let opcode = u(F::Opcode) as u8;
                 let request = self.submitted(
                     ring,
-                    f.get(raw, F::Req),
+                    req,
                     u(F::UserData),
-                    Some(u(F::Opcode) as u8),
+                    Some(opcode),
                     Some((req_flags & SQE_FLAGS_MASK) as u8),
                     ts,
                 );
+                let object = self.submitted_object(ring, req, opcode);
                 RequestDetail::Submit {
                     request,
                     req_flags,
                     sq_thread: u(F::SqThread) != 0,
                     force_nonblock: f.get(raw, F::ForceNonblock).map(|v| v != 0),
+                    object,
                 }
             }
             RecordKind::ReqFailed => {
@@ -393,10 +460,34 @@ impl Tracker {
                 wanted: u(F::Wanted),
                 got: u(F::Got),
             },
-            RecordKind::Setup | RecordKind::Enter | RecordKind::Register => {
+            RecordKind::Setup
+            | RecordKind::Enter
+            | RecordKind::Register
+            | RecordKind::RequestObject => {
                 unreachable!("system call records are not routed here")
             }
         }
+    }
+
+    /// The object of a request just submitted (moved onto its pending
+    /// entry for its last CQE), for the opcodes that have one.
+    fn submitted_object(&mut self, ring: u64, req: Option<u64>, opcode: u8) -> Option<ObjectInfo> {
+        shape_of(opcode)?;
+        let key = (ring, req?);
+        let info = match (self.objects.remove(&key), &self.objects_missing) {
+            (Some(object), _) => ObjectInfo::Decoded(object),
+            (None, Some(why)) => ObjectInfo::Missing(Arc::clone(why)),
+            (None, None) => {
+                self.awaiting_object = Some(key);
+                ObjectInfo::Missing(Arc::from(
+                    "its object record did not come with the submission (dropped or filtered)",
+                ))
+            }
+        };
+        if let Some(p) = self.pending.get_mut(&key) {
+            p.object = Some(info.clone());
+        }
+        Some(info)
     }
 
     fn ring_created(&mut self, ptr: u64, fd: i32, flags: u32) {
@@ -446,6 +537,7 @@ impl Tracker {
         let key = (ring, req.unwrap_or(id));
         let pending = Pending {
             id,
+            object: None,
             user_data,
             opcode,
             sqe_flags,
@@ -587,29 +679,8 @@ impl Tracker {
             }
             None => (None, Match::None),
         };
-        let Some(key) = key else {
-            self.stats.unmatched += 1;
-            return Completion {
-                request: None,
-                matched,
-                user_data,
-                res,
-                cflags,
-                extra,
-                lost,
-                terminal,
-                cqes: 1,
-                latency_ns: None,
-                paths: Paths::default(),
-            };
-        };
-        let p = self.pending.get_mut(&key).expect("looked up above");
-        p.cqes += 1;
-        if self.worker == Some(Worker::IoWq) {
-            p.paths.insert(Paths::ASYNC);
-        }
-        let completion = Completion {
-            request: Some(p.reference()),
+        let mut completion = Completion {
+            request: None,
             matched,
             user_data,
             res,
@@ -617,10 +688,27 @@ impl Tracker {
             extra,
             lost,
             terminal,
-            cqes: p.cqes,
-            latency_ns: Some(ts.saturating_sub(p.submit_ts)),
-            paths: p.paths,
+            cqes: 1,
+            latency_ns: None,
+            paths: Paths::default(),
+            object: None,
         };
+        let Some(key) = key else {
+            self.stats.unmatched += 1;
+            return completion;
+        };
+        let p = self.pending.get_mut(&key).expect("looked up above");
+        p.cqes += 1;
+        if self.worker == Some(Worker::IoWq) {
+            p.paths.insert(Paths::ASYNC);
+        }
+        completion.request = Some(p.reference());
+        completion.cqes = p.cqes;
+        completion.latency_ns = Some(ts.saturating_sub(p.submit_ts));
+        completion.paths = p.paths;
+        if terminal {
+            completion.object = p.object.take();
+        }
         if terminal && let Some(old) = self.pending.remove(&key) {
             self.forget_user_data(ring, old.user_data, old.id);
             self.remember(key, old.reference());
@@ -733,6 +821,7 @@ mod tests {
                 (RecordKind::RingCreate, CREATE),
             ]),
             max,
+            None,
         )
     }
 
@@ -947,6 +1036,7 @@ mod tests {
                 (RecordKind::FailLink, &fail_link),
             ]),
             16,
+            None,
         );
         let a = submit(&mut t, 0, 0xa0, 1, 1 << 2);
         let b = submit(&mut t, 1, 0xb0, 2, 0);
@@ -968,6 +1058,7 @@ mod tests {
                 (RecordKind::Complete, COMPLETE_5_10),
             ]),
             16,
+            None,
         );
         let (h, b) = record(
             RecordKind::Submit,

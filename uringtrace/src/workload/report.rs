@@ -168,6 +168,9 @@ pub struct RequestLine<'a> {
     /// through the kernel's overflow list; absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub overflow: bool,
+    /// What it touches, where the scenario reports it.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub touches: Option<&'a super::requests::Touches>,
     pub note: &'a str,
 }
 

@@ -23,6 +23,39 @@ struct WantCqe {
     flags: Option<u32>,
 }
 
+/// What a request touches, in the tracer's field names (docs/events.md,
+/// "Request objects"): reported on its ground-truth line when the scenario
+/// says, so the trace's decoding can be checked field by field.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Touches {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_file: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dfd: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_dfd: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_flags: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op_flags: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
 /// The outcome a scenario expects of one request.
 #[derive(Debug, Clone)]
 pub struct Want {
@@ -31,6 +64,7 @@ pub struct Want {
     /// The terminal CQE; `None` when none may be posted.
     last: Option<WantCqe>,
     overflow: bool,
+    touches: Option<Touches>,
 }
 
 impl Want {
@@ -43,6 +77,7 @@ impl Want {
                 flags: Some(0),
             }),
             overflow: false,
+            touches: None,
         }
     }
 
@@ -57,6 +92,7 @@ impl Want {
             more: Vec::new(),
             last: None,
             overflow: false,
+            touches: None,
         }
     }
 
@@ -81,6 +117,12 @@ impl Want {
         if let Some(last) = &mut self.last {
             last.flags = Some(flags);
         }
+        self
+    }
+
+    /// What the request touches, for its ground-truth line.
+    pub fn touches(mut self, touches: Touches) -> Self {
+        self.touches = Some(touches);
         self
     }
 
@@ -159,6 +201,7 @@ impl Finished {
             cqes: (r.more_seen + usize::from(self.last.is_some())) as u32,
             cflags: self.last.and_then(|last| last.flags),
             overflow: r.want.overflow,
+            touches: r.want.touches.as_ref(),
             note: &r.note,
         }
     }

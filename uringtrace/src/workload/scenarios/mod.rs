@@ -13,6 +13,7 @@ mod requests_file;
 mod requests_net;
 mod requests_nop;
 mod requests_overflow;
+mod requests_paths;
 mod requests_poll;
 mod requests_sqpoll;
 mod requests_timeout;
@@ -169,6 +170,12 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "poll-pipe",
         about: "POLL_ADD on a pipe: armed then fired by a write(2), and ready at submission",
         run: requests_poll::poll_pipe,
+        in_tour: true,
+    },
+    Scenario {
+        name: "fs-paths",
+        about: "OPENAT, OPENAT2 (a name with a newline and ESC), STATX, MKDIRAT, LINKAT, SYMLINKAT, RENAMEAT, UNLINKAT",
+        run: requests_paths::fs_paths,
         in_tour: true,
     },
     Scenario {

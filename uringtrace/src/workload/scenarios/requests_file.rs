@@ -16,7 +16,7 @@ use crate::workload::{
     abi::{IORING_REGISTER_BUFFERS, IORING_REGISTER_FILES},
     ctx::{Ctx, Request},
     pages::Pages,
-    requests::Want,
+    requests::{Touches, Want},
 };
 
 /// What the scenarios write: printable, and different at every offset a
@@ -35,9 +35,22 @@ const FILE_LEN: usize = 240;
 /// WRITE_FIXED wrote.
 const FIXED_READ_AT: usize = 2048;
 
+/// What a read or write on `fd` touches: its offset and length (the
+/// iovec count for vectored ones).
+fn io(fd: i32, offset: usize, len: usize) -> Touches {
+    Touches {
+        fd: Some(fd),
+        fixed_file: Some(false),
+        offset: Some(offset as u64),
+        len: Some(len as u64),
+        ..Touches::default()
+    }
+}
+
 pub fn file_io(ctx: &mut Ctx) -> anyhow::Result<()> {
     let file = temp_file()?;
-    let fd = Fd(file.as_raw_fd());
+    let raw = file.as_raw_fd();
+    let fd = Fd(raw);
     let data = pattern(FILE_LEN);
     // Registered buffers must outlive the ring: declared before it.
     let mut registered = Pages::new(1)?;
@@ -46,7 +59,11 @@ pub fn file_io(ctx: &mut Ctx) -> anyhow::Result<()> {
     let write = opcode::Write::new(fd, data[PLAIN].as_ptr(), PLAIN.len() as u32)
         .offset(PLAIN.start as u64)
         .build();
-    let request = Request::new(write, Want::res(64), "WRITE of 64 bytes at offset 0");
+    let request = Request::new(
+        write,
+        Want::res(64).touches(io(raw, 0, 64)),
+        "WRITE of 64 bytes at offset 0",
+    );
     // SAFETY (each submit_and_reap): the buffers and iovecs the SQEs point
     // to live until the requests are reaped, at the end of the call.
     unsafe { submit_and_reap(ctx, &mut ring, vec![request], "a WRITE") }?;
@@ -55,7 +72,11 @@ pub fn file_io(ctx: &mut Ctx) -> anyhow::Result<()> {
     let read = opcode::Read::new(fd, plain.as_mut_ptr(), plain.len() as u32)
         .offset(PLAIN.start as u64)
         .build();
-    let request = Request::new(read, Want::res(64), "READ of 64 bytes at offset 0");
+    let request = Request::new(
+        read,
+        Want::res(64).touches(io(raw, 0, 64)),
+        "READ of 64 bytes at offset 0",
+    );
     unsafe { submit_and_reap(ctx, &mut ring, vec![request], "a READ") }?;
     ensure!(
         plain[..] == data[PLAIN],
@@ -70,7 +91,11 @@ pub fn file_io(ctx: &mut Ctx) -> anyhow::Result<()> {
     let writev = opcode::Writev::new(fd, out.as_ptr(), out.len() as u32)
         .offset(VECTORED.start as u64)
         .build();
-    let request = Request::new(writev, Want::res(48), "WRITEV of 16+32 bytes at offset 64");
+    let request = Request::new(
+        writev,
+        Want::res(48).touches(io(raw, 64, 2)),
+        "WRITEV of 16+32 bytes at offset 64",
+    );
     unsafe { submit_and_reap(ctx, &mut ring, vec![request], "a WRITEV") }?;
 
     let mut halves = [[0u8; 24]; 2];
@@ -81,7 +106,11 @@ pub fn file_io(ctx: &mut Ctx) -> anyhow::Result<()> {
     let readv = opcode::Readv::new(fd, into.as_ptr(), into.len() as u32)
         .offset(VECTORED.start as u64)
         .build();
-    let request = Request::new(readv, Want::res(48), "READV of 24+24 bytes at offset 64");
+    let request = Request::new(
+        readv,
+        Want::res(48).touches(io(raw, 64, 2)),
+        "READV of 24+24 bytes at offset 64",
+    );
     unsafe { submit_and_reap(ctx, &mut ring, vec![request], "a READV") }?;
     ensure!(
         halves.concat() == data[VECTORED],
@@ -110,7 +139,7 @@ pub fn file_io(ctx: &mut Ctx) -> anyhow::Result<()> {
             .build();
     let request = Request::new(
         write_fixed,
-        Want::res(128),
+        Want::res(128).touches(io(raw, 112, 128)),
         "WRITE_FIXED of 128 bytes from buffer 0 at offset 112",
     );
     unsafe { submit_and_reap(ctx, &mut ring, vec![request], "a WRITE_FIXED") }?;
@@ -124,7 +153,7 @@ pub fn file_io(ctx: &mut Ctx) -> anyhow::Result<()> {
     .build();
     let request = Request::new(
         read_fixed,
-        Want::res(128),
+        Want::res(128).touches(io(raw, 112, 128)),
         "READ_FIXED of 128 bytes into buffer 0 at offset 112",
     );
     unsafe { submit_and_reap(ctx, &mut ring, vec![request], "a READ_FIXED") }?;
@@ -151,7 +180,10 @@ pub fn file_io(ctx: &mut Ctx) -> anyhow::Result<()> {
         .build();
     let request = Request::new(
         read,
-        Want::res(240),
+        Want::res(240).touches(Touches {
+            fixed_file: Some(true),
+            ..io(0, 0, 240)
+        }),
         "READ of the whole file (240 bytes) through fixed file 0 (FIXED_FILE)",
     );
     unsafe { submit_and_reap(ctx, &mut ring, vec![request], "a READ of a fixed file") }?;

@@ -16,7 +16,7 @@ use crate::workload::{
     },
     ctx::{Ctx, Enter, Request},
     pages::Pages,
-    requests::Want,
+    requests::{Touches, Want},
     ring::Ring,
 };
 
@@ -49,7 +49,13 @@ pub fn net_loopback(ctx: &mut Ctx) -> anyhow::Result<()> {
                 size_of_val(&addr) as libc::socklen_t,
             )
             .build(),
-            Want::res(0),
+            Want::res(0).touches(Touches {
+                fd: Some(client.as_raw_fd()),
+                fixed_file: Some(false),
+                addr: Some(format!("127.0.0.1:{}", u16::from_be(addr.sin_port))),
+                family: Some("inet"),
+                ..Touches::default()
+            }),
             "CONNECT to the listener on 127.0.0.1",
         ),
     ];
@@ -64,7 +70,12 @@ pub fn net_loopback(ctx: &mut Ctx) -> anyhow::Result<()> {
     let exchange = vec![
         Request::new(
             opcode::Send::new(Fd(client.as_raw_fd()), PING.as_ptr(), PING.len() as u32).build(),
-            Want::res(len),
+            Want::res(len).touches(Touches {
+                fd: Some(client.as_raw_fd()),
+                fixed_file: Some(false),
+                len: Some(PING.len() as u64),
+                ..Touches::default()
+            }),
             "SEND of 18 bytes from the client",
         ),
         Request::new(

@@ -1,0 +1,206 @@
+//! What each request touches, read at submission by a tp_btf program on the
+//! submit tracepoint: its `struct io_kiocb *` gives the opcode's own data
+//! (the kernel's copy of the SQE, after prep), at offsets userspace took
+//! from this kernel's BTF. One record per decoded request, emitted before
+//! the submit tracepoint's own record when both programs are attached in
+//! that order.
+
+use aya_ebpf::{
+    helpers::{
+        bpf_probe_read_kernel,
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
+    },
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
+};
+use uringtrace_common::{
+    RecordKind, counters, hook_mode,
+    layout::OFFSET_ABSENT,
+    request_object::{
+        LEN_UNKNOWN, OBJ_FIXED_FILE, OBJ_PATH_TRUNCATED, OBJ_PATH2_TRUNCATED, ObjectRecord,
+        PATH_COPY, SHAPE_OPEN, SHAPE_PATH, SHAPE_RW, SHAPE_SEND_RECV, SHAPE_SOCKADDR,
+        SHAPE_TWO_PATHS, SOCKADDR_COPY, op, shape_of,
+    },
+    summary::SUMMARY_ONLY,
+};
+
+use crate::{
+    config::{self, object_offset as at},
+    emit::{current_task, header},
+    maps::{EVENTS, TRACED_RINGS, count},
+    process_filter::is_traced,
+};
+
+/// REQ_F_FIXED_FILE: the SQE's fd is an index into the registered files.
+const REQ_F_FIXED_FILE: u32 = 1 << 0;
+
+#[inline(always)]
+fn read<T: Copy>(base: u64, offset: u32) -> Option<T> {
+    if offset == OFFSET_ABSENT || base == 0 {
+        return None;
+    }
+    unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T) }.ok()
+}
+
+/// Copies the NUL-terminated kernel string at `ptr` into `dst`; its length
+/// (NUL included), or a negative errno, or LEN_UNKNOWN without a pointer.
+#[inline(always)]
+fn read_str(ptr: Option<u64>, dst: &mut [u8; PATH_COPY]) -> i32 {
+    match ptr {
+        Some(p) if p != 0 => unsafe {
+            bpf_probe_read_kernel_str(
+                dst.as_mut_ptr().cast(),
+                PATH_COPY as u32,
+                p as *const core::ffi::c_void,
+            ) as i32
+        },
+        _ => LEN_UNKNOWN,
+    }
+}
+
+/// A `struct filename *` member's name.
+#[inline(always)]
+fn read_filename(req: u64, member: u32, name: u32, dst: &mut [u8; PATH_COPY]) -> i32 {
+    let filename: Option<u64> = read(req, member);
+    read_str(filename.and_then(|f| read::<u64>(f, name)), dst)
+}
+
+#[btf_tracepoint(function = "io_uring_submit_req")]
+pub fn io_uring_submit_object(ctx: BtfTracePointContext) -> u32 {
+    let _ = try_object(&ctx);
+    0
+}
+
+fn try_object(ctx: &BtfTracePointContext) -> Option<()> {
+    if at(|l| &l.enabled) == 0
+        || config::hook_mode() != hook_mode::FULL
+        || config::summary_mode() == SUMMARY_ONLY
+    {
+        return None;
+    }
+    // tp_btf arguments are read at constant offsets only.
+    let req: u64 = if at(|l| &l.req_arg) == 0 {
+        ctx.arg(0)
+    } else {
+        ctx.arg(1)
+    };
+    let opcode: u8 = read(req, at(|l| &l.req_opcode))?;
+    let shape = shape_of(opcode)?;
+    let ring: u64 = read(req, at(|l| &l.req_ctx)).unwrap_or(0);
+    let task = current_task();
+    if !is_traced(task.tgid) && unsafe { TRACED_RINGS.get(ring) }.is_none() {
+        return None;
+    }
+    if config::opcode_filter_enabled() && !config::opcode_filter_keeps(opcode) {
+        return None;
+    }
+    let Some(mut entry) = EVENTS.reserve::<ObjectRecord>(0) else {
+        count(counters::RINGBUF_FULL);
+        return None;
+    };
+    let r = unsafe { &mut *entry.as_mut_ptr() };
+    r.header = header(RecordKind::RequestObject, task);
+    r.ring = ring;
+    r.req = req;
+    r.opcode = opcode;
+    r.shape = shape;
+    r._pad = 0;
+    r._pad2 = 0;
+    let req_flags: u32 = read(req, at(|l| &l.req_flags)).unwrap_or(0);
+    r.flags = if req_flags & REQ_F_FIXED_FILE != 0 {
+        OBJ_FIXED_FILE
+    } else {
+        0
+    };
+    r.fd = read(req, at(|l| &l.req_fd)).unwrap_or(-1);
+    r.dfd = -1;
+    r.dfd2 = -1;
+    r.op_flags = 0;
+    r.mode = 0;
+    r.len = 0;
+    r.off = 0;
+    r.path_len = LEN_UNKNOWN;
+    r.path2_len = LEN_UNKNOWN;
+    r.addr_len = LEN_UNKNOWN;
+    let name = at(|l| &l.filename_name);
+    match shape {
+        SHAPE_OPEN => {
+            r.dfd = read(req, at(|l| &l.open_dfd)).unwrap_or(-1);
+            r.op_flags = read(req, at(|l| &l.open_how_flags)).unwrap_or(0);
+            r.mode = read(req, at(|l| &l.open_how_mode)).unwrap_or(0);
+            r.path_len = read_filename(req, at(|l| &l.open_filename), name, &mut r.path);
+        }
+        SHAPE_PATH => match opcode {
+            op::UNLINKAT => {
+                r.dfd = read(req, at(|l| &l.unlink_dfd)).unwrap_or(-1);
+                r.op_flags = u64::from(read::<u32>(req, at(|l| &l.unlink_flags)).unwrap_or(0));
+                r.path_len = read_filename(req, at(|l| &l.unlink_filename), name, &mut r.path);
+            }
+            op::MKDIRAT => {
+                r.dfd = read(req, at(|l| &l.mkdir_dfd)).unwrap_or(-1);
+                r.mode = u64::from(read::<u32>(req, at(|l| &l.mkdir_mode)).unwrap_or(0));
+                r.path_len = read_filename(req, at(|l| &l.mkdir_filename), name, &mut r.path);
+            }
+            _ => {
+                r.dfd = read(req, at(|l| &l.statx_dfd)).unwrap_or(-1);
+                r.op_flags = u64::from(read::<u32>(req, at(|l| &l.statx_flags)).unwrap_or(0));
+                r.path_len = read_filename(req, at(|l| &l.statx_filename), name, &mut r.path);
+            }
+        },
+        SHAPE_TWO_PATHS => {
+            if opcode == op::RENAMEAT {
+                r.dfd = read(req, at(|l| &l.rename_old_dfd)).unwrap_or(-1);
+                r.dfd2 = read(req, at(|l| &l.rename_new_dfd)).unwrap_or(-1);
+                r.op_flags = u64::from(read::<u32>(req, at(|l| &l.rename_flags)).unwrap_or(0));
+                r.path_len = read_filename(req, at(|l| &l.rename_oldpath), name, &mut r.path);
+                r.path2_len = read_filename(req, at(|l| &l.rename_newpath), name, &mut r.path2);
+            } else {
+                // LINKAT, and SYMLINKAT (old_dfd unused: the target is text).
+                r.dfd = read(req, at(|l| &l.link_old_dfd)).unwrap_or(-1);
+                r.dfd2 = read(req, at(|l| &l.link_new_dfd)).unwrap_or(-1);
+                r.op_flags = u64::from(read::<u32>(req, at(|l| &l.link_flags)).unwrap_or(0));
+                r.path_len = read_filename(req, at(|l| &l.link_oldpath), name, &mut r.path);
+                r.path2_len = read_filename(req, at(|l| &l.link_newpath), name, &mut r.path2);
+            }
+        }
+        SHAPE_SOCKADDR => {
+            // The prep keeps the caller's pointer: read the address the way
+            // the kernel did, from the submitting task's memory.
+            let user: u64 = read(req, at(|l| &l.connect_addr)).unwrap_or(0);
+            let len: i32 = read(req, at(|l| &l.connect_addr_len)).unwrap_or(0);
+            r.addr_len = if user == 0 || len <= 0 {
+                LEN_UNKNOWN
+            } else {
+                let size = if len as usize > SOCKADDR_COPY {
+                    SOCKADDR_COPY as u32
+                } else {
+                    len as u32
+                };
+                let rc = unsafe {
+                    bpf_probe_read_user(
+                        r.addr.as_mut_ptr().cast(),
+                        size,
+                        user as *const core::ffi::c_void,
+                    )
+                };
+                if rc < 0 { rc as i32 } else { size as i32 }
+            };
+        }
+        SHAPE_RW => {
+            r.off = read(req, at(|l| &l.rw_pos)).unwrap_or(0);
+            r.len = u64::from(read::<u32>(req, at(|l| &l.rw_len)).unwrap_or(0));
+        }
+        SHAPE_SEND_RECV => {
+            r.len = u64::from(read::<u32>(req, at(|l| &l.sr_len)).unwrap_or(0));
+        }
+        _ => {}
+    }
+    if r.path_len >= PATH_COPY as i32 {
+        r.flags |= OBJ_PATH_TRUNCATED;
+    }
+    if r.path2_len >= PATH_COPY as i32 {
+        r.flags |= OBJ_PATH2_TRUNCATED;
+    }
+    entry.submit(0);
+    Some(())
+}

@@ -1,0 +1,433 @@
+//! The kernel's BTF, read in userspace: type ids by name (what a tp_btf or
+//! fentry program names as its `attach_btf_id`), struct member offsets and
+//! tracepoint argument positions. Rust eBPF has no CO-RE, so the offsets
+//! the programs use come from here, from the running kernel.
+//!
+//! aya parses BTF too, but does not re-export the kinds and members it
+//! parses; what uringtrace needs is this walk over the type section: one
+//! type record after the other, each with a kind-dependent tail.
+
+use std::path::Path;
+
+use thiserror::Error;
+
+/// The kernel's own BTF.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+const BTF_MAGIC: u16 = 0xeb9f;
+const HEADER_LEN: usize = 24;
+/// `struct btf_type`: name_off, info, size_or_type.
+const TYPE_LEN: usize = 12;
+
+/// BTF kinds looked up by name (`BTF_KIND_*` in `include/uapi/linux/btf.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum BtfKind {
+    Typedef = 8,
+    Func = 12,
+}
+
+const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
+const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_ENUM64: u32 = 19;
+const KIND_TYPE_TAG: u32 = 18;
+
+/// A struct member's place: byte offset from the start of the outermost
+/// struct, and size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub offset: u32,
+    pub size: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum BtfError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("not BTF of this machine's byte order: magic {0:#06x}")]
+    BadMagic(u16),
+    #[error("BTF header or sections out of bounds")]
+    Truncated,
+    #[error("BTF type {id} has kind {kind}, unknown to uringtrace: its size cannot be skipped")]
+    UnknownKind { id: u32, kind: u32 },
+}
+
+/// A parsed BTF blob: each type's kind and name, by type id (id 0 is
+/// `void`, not stored).
+pub struct BtfTypes {
+    data: Vec<u8>,
+    strings: std::ops::Range<usize>,
+    /// Per type id - 1: (kind, name offset).
+    types: Vec<(u32, u32)>,
+    /// Per type id - 1: where its `struct btf_type` starts in `data`.
+    offsets: Vec<usize>,
+}
+
+impl BtfTypes {
+    pub fn read(path: &Path) -> Result<Self, BtfError> {
+        let data = std::fs::read(path).map_err(|source| BtfError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(data)
+    }
+
+    pub fn parse(data: Vec<u8>) -> Result<Self, BtfError> {
+        let u16_at = |off: usize| -> Result<u16, BtfError> {
+            let bytes = data.get(off..off + 2).ok_or(BtfError::Truncated)?;
+            Ok(u16::from_ne_bytes([bytes[0], bytes[1]]))
+        };
+        let u32_at = |off: usize| -> Result<u32, BtfError> {
+            let bytes = data.get(off..off + 4).ok_or(BtfError::Truncated)?;
+            Ok(u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        };
+        let magic = u16_at(0)?;
+        if magic != BTF_MAGIC {
+            return Err(BtfError::BadMagic(magic));
+        }
+        let hdr_len = u32_at(4)? as usize;
+        if hdr_len < HEADER_LEN {
+            return Err(BtfError::Truncated);
+        }
+        let section = |off: usize, len: usize| -> Result<std::ops::Range<usize>, BtfError> {
+            let start = hdr_len.checked_add(off).ok_or(BtfError::Truncated)?;
+            let end = start.checked_add(len).ok_or(BtfError::Truncated)?;
+            if end > data.len() {
+                return Err(BtfError::Truncated);
+            }
+            Ok(start..end)
+        };
+        let type_section = section(u32_at(8)? as usize, u32_at(12)? as usize)?;
+        let strings = section(u32_at(16)? as usize, u32_at(20)? as usize)?;
+
+        let mut types = Vec::new();
+        let mut offsets = Vec::new();
+        let mut off = type_section.start;
+        while off < type_section.end {
+            if off + TYPE_LEN > type_section.end {
+                return Err(BtfError::Truncated);
+            }
+            let name_off = u32_at(off)?;
+            let info = u32_at(off + 4)?;
+            let kind = (info >> 24) & 0x1f;
+            let vlen = (info & 0xffff) as usize;
+            let id = types.len() as u32 + 1;
+            offsets.push(off);
+            off += TYPE_LEN + tail_len(kind, vlen).ok_or(BtfError::UnknownKind { id, kind })?;
+            types.push((kind, name_off));
+        }
+        Ok(Self {
+            data,
+            strings,
+            types,
+            offsets,
+        })
+    }
+
+    /// How many types there are, `void` excluded.
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// The id of the first type of `kind` named `name`.
+    pub fn id_of(&self, name: &str, kind: BtfKind) -> Option<u32> {
+        let strings = &self.data[self.strings.clone()];
+        self.types
+            .iter()
+            .position(|&(k, name_off)| {
+                k == kind as u32
+                    && strings
+                        .get(name_off as usize..)
+                        .and_then(|s| s.split(|&b| b == 0).next())
+                        .is_some_and(|s| s == name.as_bytes())
+            })
+            .map(|index| index as u32 + 1)
+    }
+}
+
+impl BtfTypes {
+    fn u32_at(&self, off: usize) -> u32 {
+        self.data
+            .get(off..off + 4)
+            .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn name(&self, name_off: u32) -> &[u8] {
+        let strings = &self.data[self.strings.clone()];
+        strings
+            .get(name_off as usize..)
+            .and_then(|s| s.split(|&b| b == 0).next())
+            .unwrap_or(&[])
+    }
+
+    /// (kind, info, size_or_type, start of the tail) of type `id`.
+    fn record(&self, id: u32) -> Option<(u32, u32, u32, usize)> {
+        let index = (id as usize).checked_sub(1)?;
+        let off = *self.offsets.get(index)?;
+        let info = self.u32_at(off + 4);
+        Some((
+            self.types[index].0,
+            info,
+            self.u32_at(off + 8),
+            off + TYPE_LEN,
+        ))
+    }
+
+    /// Follows typedefs and qualifiers to the type they name.
+    fn resolve(&self, mut id: u32) -> u32 {
+        for _ in 0..32 {
+            match self.record(id) {
+                Some((
+                    KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG,
+                    _,
+                    next,
+                    _,
+                )) => id = next,
+                _ => break,
+            }
+        }
+        id
+    }
+
+    /// The size in bytes of type `id` (0 when it has none, like `void`).
+    fn size_of(&self, id: u32) -> u32 {
+        let id = self.resolve(id);
+        match self.record(id) {
+            Some((KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64, _, size, _)) => {
+                size
+            }
+            Some((KIND_PTR, ..)) => 8,
+            Some((KIND_ARRAY, _, _, tail)) => {
+                // struct btf_array: type, index_type, nelems.
+                self.size_of(self.u32_at(tail)) * self.u32_at(tail + 8)
+            }
+            _ => 0,
+        }
+    }
+
+    /// A member of a struct or union (type `id`), searched through
+    /// anonymous members: its offset from `id`'s start and its type.
+    fn member_in(&self, id: u32, name: &str, depth: u32) -> Option<(u32, u32)> {
+        let (kind, info, _, tail) = self.record(self.resolve(id))?;
+        if !(kind == KIND_STRUCT || kind == KIND_UNION) || depth > 8 {
+            return None;
+        }
+        let vlen = (info & 0xffff) as usize;
+        let bitfields = info & (1 << 31) != 0;
+        for i in 0..vlen {
+            let m = tail + 12 * i;
+            let (m_name, m_type, m_off) = (self.u32_at(m), self.u32_at(m + 4), self.u32_at(m + 8));
+            let bits = if bitfields { m_off & 0xff_ffff } else { m_off };
+            if bits % 8 != 0 {
+                continue;
+            }
+            let name_bytes = self.name(m_name);
+            if name_bytes == name.as_bytes() {
+                return Some((bits / 8, m_type));
+            }
+            if name_bytes.is_empty()
+                && let Some((inner, ty)) = self.member_in(m_type, name, depth + 1)
+            {
+                return Some((bits / 8 + inner, ty));
+            }
+        }
+        None
+    }
+
+    /// `struct strukt`'s member at `path` (`["cqe", "user_data"]` for
+    /// `req->cqe.user_data`), looking through anonymous unions and structs.
+    pub fn member(&self, strukt: &str, path: &[&str]) -> Option<Member> {
+        let mut ty = self.id_of_struct(strukt)?;
+        let mut offset = 0;
+        for name in path {
+            let (off, member_type) = self.member_in(ty, name, 0)?;
+            offset += off;
+            ty = member_type;
+        }
+        Some(Member {
+            offset,
+            size: self.size_of(ty),
+        })
+    }
+
+    /// The struct named `name` that has members (not a forward declaration).
+    fn id_of_struct(&self, name: &str) -> Option<u32> {
+        self.types
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, n))| *k == KIND_STRUCT && self.name(*n) == name.as_bytes())
+            .map(|(i, _)| i as u32 + 1)
+            .find(|&id| {
+                self.record(id)
+                    .is_some_and(|(_, info, _, _)| info & 0xffff != 0)
+            })
+    }
+
+    /// Which argument of tracepoint `tp` (its `btf_trace_<tp>` prototype,
+    /// leaving out the leading `void *__data`) is a `struct strukt *`: the
+    /// index a tp_btf program reads it at.
+    pub fn tracepoint_arg(&self, tp: &str, strukt: &str) -> Option<usize> {
+        let typedef = self.id_of(&format!("btf_trace_{tp}"), BtfKind::Typedef)?;
+        let ptr = self.resolve(typedef);
+        let (KIND_PTR, _, proto, _) = self.record(ptr)? else {
+            return None;
+        };
+        let (KIND_FUNC_PROTO, info, _, tail) = self.record(self.resolve(proto))? else {
+            return None;
+        };
+        let params = (info & 0xffff) as usize;
+        (1..params).find_map(|i| {
+            let param_type = self.resolve(self.u32_at(tail + 8 * i + 4));
+            let (KIND_PTR, _, target, _) = self.record(param_type)? else {
+                return None;
+            };
+            let target = self.resolve(target);
+            let (KIND_STRUCT, _, _, _) = self.record(target)? else {
+                return None;
+            };
+            (self.name(self.types[target as usize - 1].1) == strukt.as_bytes()).then_some(i - 1)
+        })
+    }
+}
+
+/// Bytes after `struct btf_type` for each kind (`include/uapi/linux/btf.h`).
+fn tail_len(kind: u32, vlen: usize) -> Option<usize> {
+    Some(match kind {
+        // INT: one u32 of encoding, offset and bits.
+        1 => 4,
+        // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG.
+        2 | 7..=12 | 16 | 18 => 0,
+        // ARRAY: struct btf_array.
+        3 => 12,
+        // STRUCT, UNION: btf_member each; DATASEC: btf_var_secinfo each;
+        // ENUM64: btf_enum64 each.
+        4 | 5 | 15 | 19 => 12 * vlen,
+        // ENUM: btf_enum each; FUNC_PROTO: btf_param each.
+        6 | 13 => 8 * vlen,
+        // VAR: struct btf_var; DECL_TAG: struct btf_decl_tag.
+        14 | 17 => 4,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A BTF blob of `types` (kind, vlen, name) with zeroed tails.
+    fn blob(types: &[(u32, u16, &str)]) -> Vec<u8> {
+        let mut strings = vec![0u8];
+        let mut type_bytes = Vec::new();
+        for &(kind, vlen, name) in types {
+            let name_off = strings.len() as u32;
+            strings.extend_from_slice(name.as_bytes());
+            strings.push(0);
+            type_bytes.extend_from_slice(&name_off.to_ne_bytes());
+            type_bytes.extend_from_slice(&((kind << 24) | u32::from(vlen)).to_ne_bytes());
+            type_bytes.extend_from_slice(&0u32.to_ne_bytes());
+            let tail = tail_len(kind, usize::from(vlen)).expect("known kind");
+            type_bytes.extend(std::iter::repeat_n(0u8, tail));
+        }
+        let mut data = Vec::new();
+        data.extend_from_slice(&BTF_MAGIC.to_ne_bytes());
+        data.extend_from_slice(&[1, 0]);
+        for field in [
+            HEADER_LEN as u32,
+            0,
+            type_bytes.len() as u32,
+            type_bytes.len() as u32,
+            strings.len() as u32,
+        ] {
+            data.extend_from_slice(&field.to_ne_bytes());
+        }
+        data.extend_from_slice(&type_bytes);
+        data.extend_from_slice(&strings);
+        data
+    }
+
+    #[test]
+    fn finds_ids_by_name_and_kind() {
+        let btf = BtfTypes::parse(blob(&[
+            (1, 0, "int"),
+            (4, 3, "io_kiocb"),
+            (13, 2, ""),
+            (12, 0, "io_uring_setup"),
+            (8, 0, "io_uring_setup"),
+            (6, 5, "io_uring_op"),
+            (8, 0, "btf_trace_io_uring_complete"),
+        ]))
+        .unwrap();
+        assert_eq!(btf.len(), 7);
+        assert_eq!(btf.id_of("io_uring_setup", BtfKind::Func), Some(4));
+        assert_eq!(btf.id_of("io_uring_setup", BtfKind::Typedef), Some(5));
+        assert_eq!(
+            btf.id_of("btf_trace_io_uring_complete", BtfKind::Typedef),
+            Some(7)
+        );
+        assert_eq!(btf.id_of("io_kiocb", BtfKind::Func), None);
+        assert_eq!(btf.id_of("io_uring_setu", BtfKind::Func), None);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(matches!(
+            BtfTypes::parse(vec![0; 4]),
+            Err(BtfError::Truncated | BtfError::BadMagic(_))
+        ));
+        let mut data = blob(&[(1, 0, "int")]);
+        data.truncate(data.len() - 8);
+        assert!(matches!(BtfTypes::parse(data), Err(BtfError::Truncated)));
+        let mut data = blob(&[(2, 0, "p")]);
+        // Kind 31 does not exist.
+        data[HEADER_LEN + 7] = 31;
+        assert!(matches!(
+            BtfTypes::parse(data),
+            Err(BtfError::UnknownKind { id: 1, kind: 31 })
+        ));
+    }
+}
+
+#[cfg(test)]
+mod vmlinux_tests {
+    use super::*;
+
+    /// Against the running kernel's own BTF, where there is one (the VM
+    /// suite runs this on every kernel).
+    #[test]
+    fn io_uring_structs_of_this_kernel() {
+        let Ok(btf) = BtfTypes::read(Path::new(VMLINUX_BTF)) else {
+            eprintln!("skipped: io_uring_structs_of_this_kernel: no readable {VMLINUX_BTF}");
+            return;
+        };
+        let opcode = btf
+            .member("io_kiocb", &["opcode"])
+            .expect("io_kiocb.opcode");
+        assert_eq!(opcode.size, 1);
+        let user_data = btf
+            .member("io_kiocb", &["cqe", "user_data"])
+            .expect("io_kiocb.cqe.user_data");
+        assert_eq!(user_data.size, 8);
+        // The per-op data sits at the start of the request (io_kiocb_to_cmd).
+        let file = btf.member("io_kiocb", &["file"]).expect("io_kiocb.file");
+        assert_eq!((file.offset, file.size), (0, 8));
+        let name = btf.member("filename", &["name"]).expect("filename.name");
+        assert_eq!(name.size, 8);
+        let tp = ["io_uring_submit_req", "io_uring_submit_sqe"]
+            .into_iter()
+            .find_map(|tp| btf.tracepoint_arg(tp, "io_kiocb"))
+            .expect("a submit tracepoint with a struct io_kiocb * argument");
+        assert!(tp <= 1, "{tp}");
+    }
+}

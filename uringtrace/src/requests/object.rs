@@ -1,0 +1,306 @@
+//! What a request touches (paths, socket addresses, fds, offsets): the BTF
+//! offsets the object program needs, and its records decoded.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use uringtrace_common::{
+    layout::OFFSET_ABSENT,
+    request_object::{
+        LEN_UNKNOWN, OBJ_FIXED_FILE, OBJ_PATH_TRUNCATED, OBJ_PATH2_TRUNCATED, ObjectLayout,
+        ObjectRecord, SHAPE_FD, SHAPE_OPEN, SHAPE_PATH, SHAPE_RW, SHAPE_SEND_RECV, SHAPE_SOCKADDR,
+        SHAPE_TWO_PATHS,
+    },
+};
+
+use crate::btf::BtfTypes;
+
+/// The offsets of this kernel, or why the objects cannot be decoded here.
+pub fn layout_from_btf(btf: &BtfTypes, submit_tracepoint: &str) -> Result<ObjectLayout, String> {
+    let off =
+        |strukt: &str, path: &[&str]| btf.member(strukt, path).map_or(OFFSET_ABSENT, |m| m.offset);
+    let req_arg = btf
+        .tracepoint_arg(submit_tracepoint, "io_kiocb")
+        .ok_or_else(|| format!("no struct io_kiocb * argument in {submit_tracepoint}'s BTF"))?;
+    let mut l = ObjectLayout::OFF;
+    l.req_arg = req_arg as u32;
+    l.req_ctx = off("io_kiocb", &["ctx"]);
+    l.req_opcode = off("io_kiocb", &["opcode"]);
+    l.req_flags = off("io_kiocb", &["flags"]);
+    l.req_fd = off("io_kiocb", &["cqe", "fd"]);
+    l.filename_name = off("filename", &["name"]);
+    l.open_dfd = off("io_open", &["dfd"]);
+    l.open_filename = off("io_open", &["filename"]);
+    let how = btf.member("io_open", &["how"]);
+    let how_flags = btf.member("open_how", &["flags"]);
+    let how_mode = btf.member("open_how", &["mode"]);
+    if let (Some(how), Some(f), Some(m)) = (how, how_flags, how_mode) {
+        l.open_how_flags = how.offset + f.offset;
+        l.open_how_mode = how.offset + m.offset;
+    }
+    l.unlink_dfd = off("io_unlink", &["dfd"]);
+    l.unlink_flags = off("io_unlink", &["flags"]);
+    l.unlink_filename = off("io_unlink", &["filename"]);
+    l.mkdir_dfd = off("io_mkdir", &["dfd"]);
+    l.mkdir_mode = off("io_mkdir", &["mode"]);
+    l.mkdir_filename = off("io_mkdir", &["filename"]);
+    l.rename_old_dfd = off("io_rename", &["old_dfd"]);
+    l.rename_new_dfd = off("io_rename", &["new_dfd"]);
+    l.rename_oldpath = off("io_rename", &["oldpath"]);
+    l.rename_newpath = off("io_rename", &["newpath"]);
+    l.rename_flags = off("io_rename", &["flags"]);
+    l.link_old_dfd = off("io_link", &["old_dfd"]);
+    l.link_new_dfd = off("io_link", &["new_dfd"]);
+    l.link_oldpath = off("io_link", &["oldpath"]);
+    l.link_newpath = off("io_link", &["newpath"]);
+    l.link_flags = off("io_link", &["flags"]);
+    l.statx_dfd = off("io_statx", &["dfd"]);
+    l.statx_flags = off("io_statx", &["flags"]);
+    l.statx_filename = off("io_statx", &["filename"]);
+    l.connect_addr = off("io_connect", &["addr"]);
+    l.connect_addr_len = off("io_connect", &["addr_len"]);
+    if let (Some(kiocb), Some(pos)) = (
+        btf.member("io_rw", &["kiocb"]),
+        btf.member("kiocb", &["ki_pos"]),
+    ) {
+        l.rw_pos = kiocb.offset + pos.offset;
+    }
+    l.rw_len = off("io_rw", &["len"]);
+    l.sr_len = off("io_sr_msg", &["len"]);
+    if l.req_opcode == OFFSET_ABSENT || l.req_ctx == OFFSET_ABSENT {
+        return Err("struct io_kiocb has no opcode or ctx member in BTF".into());
+    }
+    l.enabled = 1;
+    Ok(l)
+}
+
+/// A string the program read: its bytes (without the NUL), or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    Read {
+        bytes: Vec<u8>,
+        truncated: bool,
+    },
+    /// The read faulted (errno).
+    Fault(i32),
+}
+
+fn text(len: i32, buf: &[u8], truncated: bool) -> Option<Text> {
+    match len {
+        LEN_UNKNOWN => None,
+        n if n < 0 => Some(Text::Fault(-n)),
+        n => {
+            let end = (n as usize).min(buf.len());
+            let bytes = &buf[..end];
+            let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+            Some(Text::Read {
+                bytes: bytes.to_vec(),
+                truncated,
+            })
+        }
+    }
+}
+
+/// A socket address, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SockAddr {
+    /// `"ip:port"`, `"[ipv6]:port"` or a unix path (`@name` when abstract).
+    Known {
+        family: &'static str,
+        addr: String,
+    },
+    Other {
+        family: u16,
+    },
+    Fault(i32),
+}
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+fn sockaddr(len: i32, buf: &[u8]) -> Option<SockAddr> {
+    match len {
+        LEN_UNKNOWN => return None,
+        n if n < 0 => return Some(SockAddr::Fault(-n)),
+        _ => {}
+    }
+    let b = &buf[..(len as usize).min(buf.len())];
+    let family = u16::from_ne_bytes([*b.first()?, *b.get(1)?]);
+    let port = || b.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]]));
+    Some(match family {
+        AF_INET => {
+            let ip: [u8; 4] = b.get(4..8)?.try_into().ok()?;
+            SockAddr::Known {
+                family: "inet",
+                addr: format!("{}:{}", Ipv4Addr::from(ip), port()?),
+            }
+        }
+        AF_INET6 => {
+            let ip: [u8; 16] = b.get(8..24)?.try_into().ok()?;
+            SockAddr::Known {
+                family: "inet6",
+                addr: format!("[{}]:{}", Ipv6Addr::from(ip), port()?),
+            }
+        }
+        AF_UNIX => {
+            let path = b.get(2..).unwrap_or(&[]);
+            let addr = match path.first() {
+                // Abstract namespace: a leading NUL, the rest is the name.
+                Some(0) => format!("@{}", String::from_utf8_lossy(&path[1..])),
+                _ => {
+                    let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+                    String::from_utf8_lossy(&path[..end]).into_owned()
+                }
+            };
+            SockAddr::Known {
+                family: "unix",
+                addr,
+            }
+        }
+        other => SockAddr::Other { family: other },
+    })
+}
+
+/// What one request touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestObject {
+    pub opcode: u8,
+    /// The SQE's fd, or its index in the registered files with
+    /// `fixed_file`; `None` where the kernel does not keep it.
+    pub fd: Option<i32>,
+    pub fixed_file: bool,
+    /// dirfds of the paths (AT_FDCWD is -100).
+    pub dfd: Option<i32>,
+    pub dfd2: Option<i32>,
+    pub path: Option<Text>,
+    /// The second path: rename's and link's new path, symlink's link path.
+    pub path2: Option<Text>,
+    pub addr: Option<SockAddr>,
+    /// open flags; unlink/rename/link/statx flags.
+    pub op_flags: Option<u64>,
+    pub mode: Option<u64>,
+    pub len: Option<u64>,
+    pub off: Option<u64>,
+}
+
+impl RequestObject {
+    pub fn from_record(r: &ObjectRecord) -> Self {
+        let some_fd = |fd: i32| (fd != -1).then_some(fd);
+        let symlink = r.opcode == uringtrace_common::request_object::op::SYMLINKAT;
+        let has_flags = matches!(r.shape, SHAPE_OPEN | SHAPE_PATH | SHAPE_TWO_PATHS) && !symlink;
+        // Only requests on a file keep the SQE's fd (io_kiocb.cqe.fd);
+        // for the others that word means nothing.
+        let has_fd = matches!(
+            r.shape,
+            SHAPE_RW | SHAPE_SEND_RECV | SHAPE_SOCKADDR | SHAPE_FD
+        );
+        Self {
+            opcode: r.opcode,
+            fd: if has_fd { some_fd(r.fd) } else { None },
+            fixed_file: has_fd && r.flags & OBJ_FIXED_FILE != 0,
+            // SYMLINKAT's first path is the link's text, not a file: no
+            // dirfd, no flags (the kernel leaves those words unset).
+            dfd: (matches!(r.shape, SHAPE_OPEN | SHAPE_PATH | SHAPE_TWO_PATHS) && !symlink)
+                .then_some(r.dfd),
+            dfd2: (r.shape == SHAPE_TWO_PATHS).then_some(r.dfd2),
+            path: text(r.path_len, &r.path, r.flags & OBJ_PATH_TRUNCATED != 0),
+            path2: text(r.path2_len, &r.path2, r.flags & OBJ_PATH2_TRUNCATED != 0),
+            addr: (r.shape == SHAPE_SOCKADDR)
+                .then(|| sockaddr(r.addr_len, &r.addr))
+                .flatten(),
+            op_flags: has_flags.then_some(r.op_flags),
+            mode: matches!(r.shape, SHAPE_OPEN | SHAPE_PATH).then_some(r.mode),
+            len: matches!(r.shape, SHAPE_RW | SHAPE_SEND_RECV).then_some(r.len),
+            off: (r.shape == SHAPE_RW).then_some(r.off),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_addresses() {
+        let mut b = [0u8; 112];
+        b[..2].copy_from_slice(&AF_INET.to_ne_bytes());
+        b[2..4].copy_from_slice(&8080u16.to_be_bytes());
+        b[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        assert_eq!(
+            sockaddr(16, &b),
+            Some(SockAddr::Known {
+                family: "inet",
+                addr: "127.0.0.1:8080".into()
+            })
+        );
+        let mut b6 = [0u8; 112];
+        b6[..2].copy_from_slice(&AF_INET6.to_ne_bytes());
+        b6[2..4].copy_from_slice(&443u16.to_be_bytes());
+        b6[23] = 1;
+        assert_eq!(
+            sockaddr(28, &b6),
+            Some(SockAddr::Known {
+                family: "inet6",
+                addr: "[::1]:443".into()
+            })
+        );
+        let mut u = [0u8; 112];
+        u[..2].copy_from_slice(&AF_UNIX.to_ne_bytes());
+        u[2..15].copy_from_slice(b"/run/x.sock\0\0");
+        assert_eq!(
+            sockaddr(15, &u),
+            Some(SockAddr::Known {
+                family: "unix",
+                addr: "/run/x.sock".into()
+            })
+        );
+        u[2] = 0;
+        u[3..6].copy_from_slice(b"abs");
+        assert_eq!(
+            sockaddr(6, &u),
+            Some(SockAddr::Known {
+                family: "unix",
+                addr: "@abs".into()
+            })
+        );
+        assert_eq!(sockaddr(-14, &u), Some(SockAddr::Fault(14)));
+        assert_eq!(sockaddr(LEN_UNKNOWN, &u), None);
+    }
+
+    #[test]
+    fn paths_keep_their_bytes_and_truncation() {
+        let mut buf = [0u8; 256];
+        buf[..5].copy_from_slice(b"/tmp\0");
+        assert_eq!(
+            text(5, &buf, false),
+            Some(Text::Read {
+                bytes: b"/tmp".to_vec(),
+                truncated: false
+            })
+        );
+        assert_eq!(text(-14, &buf, false), Some(Text::Fault(14)));
+    }
+
+    /// This kernel's BTF gives every offset the program reads for opens.
+    #[test]
+    fn layout_of_this_kernel() {
+        let Ok(btf) = BtfTypes::read(std::path::Path::new(crate::btf::VMLINUX_BTF)) else {
+            eprintln!("skipped: layout_of_this_kernel: no readable vmlinux BTF");
+            return;
+        };
+        let tp = ["io_uring_submit_req", "io_uring_submit_sqe"]
+            .into_iter()
+            .find(|tp| btf.tracepoint_arg(tp, "io_kiocb").is_some())
+            .expect("a submit tracepoint in BTF");
+        let l = layout_from_btf(&btf, tp).unwrap();
+        for (name, v) in [
+            ("open_filename", l.open_filename),
+            ("filename_name", l.filename_name),
+            ("open_how_flags", l.open_how_flags),
+            ("connect_addr", l.connect_addr),
+            ("rw_len", l.rw_len),
+        ] {
+            assert_ne!(v, OFFSET_ABSENT, "{name}");
+        }
+    }
+}
