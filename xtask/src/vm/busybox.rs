@@ -1,14 +1,19 @@
-//! A static busybox for the VMs' `sh` (the tests run `sh -c`) and the few
-//! commands they start, from Debian's busybox-static package.
+//! A static busybox for the commands the tests start (`sleep`, `mount`,
+//! `uname`...), from Debian's busybox-static package. The shell itself
+//! comes from this machine (see host_tools).
 
-use std::{fs, path::PathBuf};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use crate::{
     apt::{self, Source},
     run::workspace_root,
-    vm::kernels::apt_for,
+    vm::{host_tools, kernels::apt_for},
 };
 
 /// Where busybox comes from; any release would do, this one is shared with
@@ -19,12 +24,33 @@ const SOURCES: &[Source] = &[
     Source::security("bookworm-security"),
 ];
 
-/// Applets linked in /bin: what the tests start (`sh`, `sleep`, `true`),
-/// and enough to look around when debugging a VM by hand.
-pub const APPLETS: [&str; 16] = [
-    "sh", "sleep", "true", "false", "cat", "echo", "env", "kill", "ls", "mkdir", "rm", "ps", "id",
-    "uname", "dmesg", "mount",
-];
+/// The applets to link in /bin: every one this busybox has (the tests run
+/// `sleep`, `uname`, `mount`..., a VM being debugged by hand wants the
+/// rest), except those `host_tools` brings in their full form.
+pub fn applets(busybox_bin: &Path) -> anyhow::Result<Vec<String>> {
+    let out = Command::new(busybox_bin)
+        .arg("--list")
+        .output()
+        .with_context(|| format!("cannot run {} --list", busybox_bin.display()))?;
+    if !out.status.success() {
+        bail!("{} --list failed: {}", busybox_bin.display(), out.status);
+    }
+    let applets: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|a| {
+            !a.is_empty()
+                && !a.contains('/')
+                && *a != "busybox"
+                && !host_tools::TOOLS.iter().any(|(tool, _)| tool == a)
+        })
+        .map(str::to_string)
+        .collect();
+    if !applets.iter().any(|a| a == "sleep") {
+        bail!("{} has no sleep applet", busybox_bin.display());
+    }
+    Ok(applets)
+}
 
 /// The cached busybox binary, fetched on first use.
 pub fn prepare() -> anyhow::Result<PathBuf> {

@@ -4,6 +4,7 @@
 //! loading them.
 //!
 //! Layout: `/init` (vm-init), busybox and its applet links in `/bin`, the
+//! host tools busybox cannot stand in for (with their libraries), the
 //! tracer at the absolute path the tests have compiled in, the test
 //! binaries in `/uringtrace-vm/tests/`, and `/uringtrace-vm/manifest`
 //! telling the init what to run.
@@ -17,20 +18,27 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::vm::{binaries::Binaries, busybox};
+use crate::vm::{binaries::Binaries, host_tools::HostFile};
 
 /// What the manifest tells the init besides the test binaries.
 pub struct RunSettings<'a> {
-    pub timeout_per_binary: u64,
+    pub timeout_per_test: u64,
     pub test_threads: u32,
     /// Passed to every test binary (a name filter, say).
     pub test_args: &'a [String],
 }
 
+/// The userland around the tests.
+pub struct Userland<'a> {
+    pub busybox: &'a Path,
+    pub applets: &'a [String],
+    pub host_files: &'a [HostFile],
+}
+
 pub fn write(
     path: &Path,
     binaries: &Binaries,
-    busybox_bin: &Path,
+    userland: &Userland,
     settings: &RunSettings,
 ) -> anyhow::Result<()> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -46,9 +54,12 @@ pub fn write(
         cpio.char_device("dev/console", 0o600, 5, 1)?;
         cpio.char_device("dev/null", 0o666, 1, 3)?;
         cpio.file_from("init", 0o755, &binaries.init)?;
-        cpio.file_from("bin/busybox", 0o755, busybox_bin)?;
-        for applet in busybox::APPLETS {
+        cpio.file_from("bin/busybox", 0o755, userland.busybox)?;
+        for applet in userland.applets {
             cpio.symlink(&format!("bin/{applet}"), "busybox")?;
+        }
+        for f in userland.host_files {
+            cpio.file_from(&f.inside, 0o755, &f.source)?;
         }
         // Names for the ids the tests use (root, and nobody for the
         // unprivileged run), for the tools that print them.
@@ -66,7 +77,7 @@ pub fn write(
         let mut manifest = format!(
             "# written by cargo xtask vm-test\ntimeout {}\nthreads {}\n\
              env PATH=/bin:/sbin:/usr/bin:/usr/sbin\nenv HOME=/root\nenv TMPDIR=/tmp\n",
-            settings.timeout_per_binary, settings.test_threads
+            settings.timeout_per_test, settings.test_threads
         );
         for arg in settings.test_args {
             if arg.contains('\n') {

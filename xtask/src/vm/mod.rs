@@ -10,6 +10,7 @@
 mod binaries;
 mod busybox;
 mod console;
+mod host_tools;
 mod initramfs;
 mod kernels;
 mod qemu;
@@ -58,14 +59,15 @@ pub struct VmTestArgs {
     /// Memory per VM, in MiB.
     #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
     pub memory: u32,
-    /// Time limit per VM, in seconds (boot and every test binary); the VM
-    /// is killed when it is reached.
+    /// Time limit per VM, in seconds (boot and every test); the VM is
+    /// killed when it is reached and its missing results count as failed.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT)]
     pub timeout: u64,
-    /// Time limit per test binary inside the VM, in seconds; the binary is
-    /// killed and its unfinished tests fail, the other binaries still run.
-    #[arg(long, default_value_t = DEFAULT_BINARY_TIMEOUT)]
-    pub binary_timeout: u64,
+    /// Time limit per test inside the VM, in seconds: a test still running
+    /// then fails, its binary is killed and the tests after it run in a new
+    /// process.
+    #[arg(long, default_value_t = DEFAULT_TEST_TIMEOUT)]
+    pub test_timeout: u64,
     /// Test threads per test binary (libtest's --test-threads).
     #[arg(long, default_value_t = DEFAULT_TEST_THREADS)]
     pub test_threads: u32,
@@ -82,8 +84,8 @@ pub struct VmTestArgs {
 const DEFAULT_JOBS: usize = 2;
 const DEFAULT_CPUS: u32 = 1;
 const DEFAULT_MEMORY_MIB: u32 = 1024;
-const DEFAULT_TIMEOUT: u64 = 900;
-const DEFAULT_BINARY_TIMEOUT: u64 = 300;
+const DEFAULT_TIMEOUT: u64 = 600;
+const DEFAULT_TEST_TIMEOUT: u64 = 120;
 const DEFAULT_TEST_THREADS: u32 = 1;
 
 /// What `cargo xtask test` runs after the host tests.
@@ -98,7 +100,7 @@ impl Default for VmTestArgs {
             cpus: DEFAULT_CPUS,
             memory: DEFAULT_MEMORY_MIB,
             timeout: DEFAULT_TIMEOUT,
-            binary_timeout: DEFAULT_BINARY_TIMEOUT,
+            test_timeout: DEFAULT_TEST_TIMEOUT,
             test_threads: DEFAULT_TEST_THREADS,
             debug: false,
             test_args: Vec::new(),
@@ -137,6 +139,8 @@ pub fn run(args: &VmTestArgs) -> anyhow::Result<()> {
 
     let built = binaries::build(args.debug)?;
     let busybox_bin = busybox::prepare()?;
+    let applets = busybox::applets(&busybox_bin)?;
+    let host_files = host_tools::collect()?;
     let prepared: Vec<Prepared> = selected
         .iter()
         .map(|k| kernels::prepare(k, args.refresh_kernels))
@@ -148,9 +152,13 @@ pub fn run(args: &VmTestArgs) -> anyhow::Result<()> {
     initramfs::write(
         &initrd,
         &built,
-        &busybox_bin,
+        &initramfs::Userland {
+            busybox: &busybox_bin,
+            applets: &applets,
+            host_files: &host_files,
+        },
         &initramfs::RunSettings {
-            timeout_per_binary: args.binary_timeout,
+            timeout_per_test: args.test_timeout,
             test_threads: args.test_threads,
             test_args: &args.test_args,
         },

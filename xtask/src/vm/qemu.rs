@@ -9,7 +9,7 @@
 
 use std::{
     fs::File,
-    io::{BufWriter, Read as _, Write as _},
+    io::{Read as _, Write as _},
     path::Path,
     process::{Command, ExitStatus, Stdio},
     sync::mpsc,
@@ -145,8 +145,8 @@ pub fn boot(
         cmd.arg("-initrd").arg(initrd);
     }
     let shown = format!("{cmd:?}");
-    let mut log_file =
-        BufWriter::new(File::create(log).with_context(|| format!("creating {}", log.display()))?);
+    // Unbuffered: the log of a VM still running (or hung) is up to date.
+    let mut log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
     writeln!(log_file, "# {shown}").with_context(|| format!("writing {}", log.display()))?;
 
     let started = Instant::now();

@@ -43,7 +43,13 @@ pub fn print(runs: &[KernelRun], wall: Duration) -> Summary {
     let mut reasons: Vec<String> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let row_names: Vec<String> = rows.iter().map(|(b, t)| format!("{b}::{t}")).collect();
-    let width = row_names.iter().map(String::len).max().unwrap_or(4).max(4);
+    const TOTALS: &str = "passed/failed/skipped";
+    let width = row_names
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(TOTALS.len());
     let col = runs.iter().map(|r| r.name.len()).max().unwrap_or(4).max(8);
 
     println!();
@@ -83,7 +89,7 @@ pub fn print(runs: &[KernelRun], wall: Duration) -> Summary {
         }
         println!();
     }
-    print!("{:width$}", "passed/failed/skipped");
+    print!("{TOTALS:width$}");
     for run in runs {
         let cell = run
             .console

@@ -45,6 +45,9 @@ pub struct Parser {
     ignored: BTreeMap<String, String>,
     /// `test <name> ... ok`, for a run that did not reach its end.
     ok: BTreeSet<String>,
+    /// The last `test <name> ... ` progress line without an outcome yet:
+    /// the test that was running when a run was cut short.
+    running: Option<String>,
     /// The `test result:` line was seen: every outcome is final.
     finished: bool,
 }
@@ -96,44 +99,50 @@ impl Parser {
             self.failed.insert(name.trim().to_string());
             return;
         }
-        if let Some((name, outcome)) = line
-            .strip_prefix("test ")
-            .and_then(|l| l.split_once(" ... "))
-        {
+        if let Some((name, outcome)) = line.strip_prefix("test ").and_then(|l| {
+            l.split_once(" ... ")
+                .or_else(|| Some((l.strip_suffix(" ...")?, "")))
+        }) {
+            self.running = Some(name.to_string());
+            if outcome == "ok" || outcome == "FAILED" {
+                self.running = None;
+            }
             if outcome == "ok" {
                 self.ok.insert(name.to_string());
             } else if let Some(reason) = outcome.strip_prefix("ignored") {
+                self.running = None;
                 let reason = reason.trim_start_matches(',').trim();
                 self.ignored.insert(name.to_string(), reason.to_string());
             }
         }
     }
 
-    /// One outcome per name of `tests` (the binary's `--list`), in that
-    /// order. `unfinished` says why the run stopped early (timeout, crash):
-    /// the tests without an outcome then fail with it.
-    pub fn outcomes(&self, tests: &[String], unfinished: Option<&str>) -> Vec<(String, Outcome)> {
+    /// One entry per name of `tests` (the binary's `--list`), in that
+    /// order: its outcome, or `None` if this run never got to it. `cut`
+    /// says why the run stopped early (a timeout, a crash): the test that
+    /// was running then fails with it.
+    pub fn outcomes(&self, tests: &[String], cut: Option<&str>) -> Vec<(String, Option<Outcome>)> {
         tests
             .iter()
             .map(|name| {
                 let section = self.sections.get(name).map(Vec::as_slice).unwrap_or(&[]);
                 let outcome = if self.failed.contains(name) {
-                    Outcome::Fail(failure_message(section))
+                    Some(Outcome::Fail(failure_message(section)))
                 } else if let Some(reason) = self.ignored.get(name) {
-                    Outcome::Skip(if reason.is_empty() {
+                    Some(Outcome::Skip(if reason.is_empty() {
                         "ignored".to_string()
                     } else {
                         format!("ignored: {reason}")
-                    })
+                    }))
                 } else if let Some(reason) = skip_reason(section) {
-                    Outcome::Skip(reason)
+                    Some(Outcome::Skip(reason))
                 } else if self.finished || self.ok.contains(name) {
-                    Outcome::Pass
+                    Some(Outcome::Pass)
+                } else if self.running.as_ref() == Some(name) {
+                    let why = cut.unwrap_or("the test binary ended without a summary");
+                    Some(Outcome::Fail(format!("was running when {why}")))
                 } else {
-                    Outcome::Fail(format!(
-                        "no result: {}",
-                        unfinished.unwrap_or("the test binary ended without a summary")
-                    ))
+                    None
                 };
                 (name.clone(), outcome)
             })
@@ -255,6 +264,10 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
         let p = parse(out);
         assert!(p.finished());
         let got = p.outcomes(&names(&["a", "b", "c", "d"]), None);
+        let got: Vec<(String, Outcome)> = got
+            .into_iter()
+            .map(|(n, o)| (n, o.expect("every test has an outcome")))
+            .collect();
         assert_eq!(got[0].1, Outcome::Pass);
         assert_eq!(
             got[1].1,
@@ -273,14 +286,17 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
 
     #[test]
     fn unfinished_run_fails_the_rest() {
-        let p = parse("running 2 tests\ntest a ... ok\ntest b ... ");
+        let p = parse("running 3 tests\ntest a ... ok\ntest b ... \nuringtrace: tracing\n");
         assert!(!p.finished());
-        let got = p.outcomes(&names(&["a", "b"]), Some("timed out after 5 s"));
-        assert_eq!(got[0].1, Outcome::Pass);
+        let got = p.outcomes(&names(&["a", "b", "c"]), Some("the test timed out"));
+        assert_eq!(got[0].1, Some(Outcome::Pass));
         assert_eq!(
             got[1].1,
-            Outcome::Fail("no result: timed out after 5 s".to_string())
+            Some(Outcome::Fail(
+                "was running when the test timed out".to_string()
+            ))
         );
+        assert_eq!(got[2].1, None);
     }
 
     #[test]

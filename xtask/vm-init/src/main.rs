@@ -71,6 +71,10 @@ fn main() {
 fn run() -> Result<(), String> {
     say!("init started");
     mount_all();
+    if let Err(e) = loopback_up() {
+        // Not fatal: the tests on sockets fail and say so.
+        say!("warning: bringing up lo: {e}");
+    }
     let kernel = kernel_release();
     say!("kernel {kernel}");
     say!("uptime {}", uptime());
@@ -128,6 +132,40 @@ fn mount(source: &str, target: &str, fstype: &str, options: &str) -> Result<(), 
         return Err(std::io::Error::last_os_error().to_string());
     }
     Ok(())
+}
+
+/// `ip link set lo up`: on a normal machine something did it at boot,
+/// and the workload's socket scenarios connect to 127.0.0.1.
+fn loopback_up() -> Result<(), String> {
+    let os_error = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    // SAFETY: a plain socket call; the fd is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(os_error("socket"));
+    }
+    // SAFETY: ifreq is plain data, zero is a valid value for it.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own;
+    // ifru_flags is the union member these requests use. The request
+    // number's type differs between glibc and musl, hence the casts.
+    let result = unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) < 0 {
+            Err(os_error("SIOCGIFFLAGS"))
+        } else {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &mut req) < 0 {
+                Err(os_error("SIOCSIFFLAGS"))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    // SAFETY: our own fd.
+    unsafe { libc::close(fd) };
+    result
 }
 
 fn kernel_release() -> String {
@@ -201,9 +239,10 @@ fn report_formats() {
     }
 }
 
-/// Lists and runs one test binary; its outcomes, one per test. A binary
-/// that cannot run, crashes or times out still yields a failed entry, so
-/// the result line counts it.
+/// Lists and runs one test binary; its outcomes, one per test. A test
+/// that hangs past the time limit or crashes the binary fails, and the
+/// tests after it run in a new process of the binary. A binary that cannot
+/// run still yields a failed entry, so the result line counts it.
 fn run_test_binary(manifest: &Manifest, name: &str, path: &str) -> Vec<(String, Outcome)> {
     say!("begin test-binary {name}");
     let started = Instant::now();
@@ -235,38 +274,80 @@ fn run_test_binary(manifest: &Manifest, name: &str, path: &str) -> Vec<(String, 
             )];
         }
     };
-    let mut args = vec![
-        format!("--test-threads={}", manifest.threads),
-        // Captured output of passing tests too: that is where a test says
-        // `skipped: <why>`.
-        "--show-output".to_string(),
-    ];
-    args.extend(manifest.args.iter().cloned());
-    let mut parser = libtest::Parser::default();
-    let run = runner::run(path, &args, &manifest.env, manifest.timeout, |line| {
-        parser.line(line)
-    });
-    let seconds = started.elapsed().as_secs_f64();
-    let (status, unfinished) = match &run {
-        Ok(end) => (end.status.clone(), end.unfinished.clone()),
-        Err(e) => ("not-started".to_string(), Some(e.clone())),
-    };
-    let unfinished = unfinished.or_else(|| {
-        (!parser.finished()).then(|| format!("the test binary ended ({status}) without a summary"))
-    });
-    let mut outcomes = parser.outcomes(&tests, unfinished.as_deref());
-    let any_failed = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Fail(_)));
-    // A non-zero exit with every test accounted as passing (a crash after
-    // the summary, say) must not read as a clean run.
-    if !any_failed && !matches!(&run, Ok(end) if end.success) {
-        outcomes.push((
-            "(binary)".to_string(),
-            Outcome::Fail(match &run {
-                Ok(end) => format!("test binary ended with {}", end.status),
-                Err(e) => e.clone(),
-            }),
-        ));
+    let mut done: Vec<(String, Outcome)> = Vec::new();
+    let listed = tests.clone();
+    let mut pending = tests;
+    let mut statuses = Vec::new();
+    let mut first = true;
+    while !pending.is_empty() {
+        let mut args = vec![
+            format!("--test-threads={}", manifest.threads),
+            // Captured output of passing tests too: that is where a test
+            // says `skipped: <why>`.
+            "--show-output".to_string(),
+        ];
+        if first {
+            args.extend(manifest.args.iter().cloned());
+        } else {
+            // The tests a hung or crashed test kept from running, by name.
+            args.push("--exact".to_string());
+            args.extend(pending.iter().cloned());
+        }
+        first = false;
+        let mut parser = libtest::Parser::default();
+        let run = runner::run(path, &args, &manifest.env, manifest.timeout, |line| {
+            parser.line(line)
+        });
+        let (status, cut) = match &run {
+            Ok(end) => (end.status.clone(), end.unfinished.clone()),
+            Err(e) => ("not-started".to_string(), Some(e.clone())),
+        };
+        let cut = cut.or_else(|| {
+            (!parser.finished())
+                .then(|| format!("the test binary ended ({status}) without a summary"))
+        });
+        statuses.push(status.clone());
+        let mut not_run = Vec::new();
+        for (test, outcome) in parser.outcomes(&pending, cut.as_deref()) {
+            match outcome {
+                Some(outcome) => done.push((test, outcome)),
+                None => not_run.push(test),
+            }
+        }
+        // Another run for the rest only if this one got through a test;
+        // otherwise it would stop the same way again.
+        let progressed = not_run.len() < pending.len();
+        if !not_run.is_empty() && (!progressed || cut.is_none()) {
+            let why = cut.unwrap_or_else(|| format!("the test binary ended ({status})"));
+            for test in not_run.drain(..) {
+                done.push((test, Outcome::Fail(format!("not run: {why}"))));
+            }
+        }
+        let clean = matches!(&run, Ok(end) if end.success);
+        // A non-zero exit with every test accounted as passing (a crash
+        // after the summary, say) must not read as a clean run.
+        if !clean && !done.iter().any(|(_, o)| matches!(o, Outcome::Fail(_))) {
+            done.push((
+                "(binary)".to_string(),
+                Outcome::Fail(format!("the test binary ended with {status}")),
+            ));
+        }
+        if !not_run.is_empty() {
+            say!(
+                "rerunning {} test(s) of {name} the cut-short run did not reach",
+                not_run.len()
+            );
+        }
+        pending = not_run;
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let status = if statuses.is_empty() {
+        "no-tests".to_string()
+    } else {
+        statuses.join(",")
+    };
+    // In --list order whatever run each came from; `(binary)` entries last.
+    done.sort_by_key(|(t, _)| listed.iter().position(|n| n == t).unwrap_or(usize::MAX));
     say!("end test-binary {name} status={status} seconds={seconds:.1}");
-    outcomes
+    done
 }

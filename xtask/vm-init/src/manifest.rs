@@ -2,7 +2,7 @@
 //! line, `#` comments.
 //!
 //! ```text
-//! timeout 600                       # seconds per test binary
+//! timeout 120                       # seconds per test
 //! threads 1                         # --test-threads
 //! env TMPDIR=/tmp                   # the tests' environment (nothing else is passed)
 //! arg tour                          # extra argument for every test binary
@@ -33,7 +33,7 @@ impl Manifest {
 
     fn parse(text: &str) -> Result<Self, String> {
         let mut manifest = Manifest {
-            timeout: Duration::from_secs(600),
+            timeout: Duration::from_secs(120),
             threads: 1,
             env: Vec::new(),
             args: Vec::new(),

@@ -1,5 +1,9 @@
-//! Runs one test binary under a time limit, echoing its output to the
-//! console and handing every line to the libtest parser.
+//! Runs one test binary under a time limit per test, echoing its output to
+//! the console and handing every line to the libtest parser.
+//!
+//! With one test thread libtest prints `test <name> ... ` as each test
+//! starts, so the limit restarts on every such line: a binary with many
+//! quick tests is fine, one test hanging is not.
 //!
 //! As PID 1 this also reaps every orphan the tests leave behind (a traced
 //! command whose tracer was killed, say), so the child is waited for with
@@ -32,7 +36,7 @@ pub fn run(
     path: &str,
     args: &[String],
     env: &[(String, String)],
-    timeout: Duration,
+    test_timeout: Duration,
     mut on_line: impl FnMut(&str),
 ) -> Result<End, String> {
     let (read_end, write_end) = pipe()?;
@@ -57,7 +61,7 @@ pub fn run(
     drop(cmd);
     let pid = i32::try_from(child.id()).map_err(|e| e.to_string())?;
 
-    let started = Instant::now();
+    let mut test_started = Instant::now();
     let mut output = File::from(read_end);
     let mut pending: Vec<u8> = Vec::new();
     let mut eof = false;
@@ -76,7 +80,12 @@ pub fn run(
                     pending.extend_from_slice(&buf[..n]);
                     while let Some(at) = pending.iter().position(|&b| b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=at).collect();
-                        on_line(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
+                        let line = String::from_utf8_lossy(&line);
+                        let line = line.trim_end_matches(['\n', '\r']);
+                        if line.starts_with("test ") {
+                            test_started = Instant::now();
+                        }
+                        on_line(line);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -89,7 +98,7 @@ pub fn run(
             if eof || at.elapsed() > DRAIN_AFTER_EXIT {
                 break;
             }
-        } else if !timed_out && started.elapsed() > timeout {
+        } else if !timed_out && test_started.elapsed() > test_timeout {
             timed_out = true;
             kill_group(pid);
         }
@@ -113,8 +122,8 @@ pub fn run(
     };
     let unfinished = if timed_out {
         Some(format!(
-            "the test binary timed out after {} s and was killed",
-            timeout.as_secs()
+            "it ran {} s without finishing (--test-timeout) and the binary was killed",
+            test_timeout.as_secs()
         ))
     } else if !success {
         Some(format!("the test binary ended with {status}"))
