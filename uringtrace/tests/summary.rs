@@ -16,6 +16,7 @@ fn errno_name(errno: i64) -> String {
     // through libc's strerror-compatible numbering of the few seen here.
     match errno {
         1 => "EPERM",
+        2 => "ENOENT",
         6 => "ENXIO",
         9 => "EBADF",
         13 => "EACCES",

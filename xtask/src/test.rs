@@ -22,7 +22,8 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
     let skip_log = crate::run::workspace_root().join("target/xtask-test-skips.log");
     let _ = std::fs::remove_file(&skip_log);
     let mut child = cargo()
-        .args(["test"])
+        // Every test binary runs, whatever the first failure.
+        .args(["test", "--no-fail-fast"])
         .args(cargo_args)
         .env("URINGTRACE_KERNEL_HEADERS", kernel_headers_dir())
         .env("URINGTRACE_SKIP_LOG", &skip_log)
