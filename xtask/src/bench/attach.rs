@@ -7,7 +7,7 @@
 use std::{
     fs::File,
     io::{BufRead as _, BufReader, Read as _},
-    process::{Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -81,7 +81,7 @@ fn time_to_ready(
     let shown = format!("{cmd:?}");
     let started = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("cannot run {shown}"))?;
-    let pipe: Box<dyn std::io::Read> = match stream {
+    let pipe: Box<dyn std::io::Read + Send> = match stream {
         Stream::Stdout => Box::new(child.stdout.take().context("no stdout pipe")?),
         Stream::Stderr => Box::new(child.stderr.take().context("no stderr pipe")?),
     };
@@ -102,14 +102,25 @@ fn time_to_ready(
         }
         seen.push_str(&line);
     };
-    interrupt(child.id())?;
-    // Read to the end so the tracer never blocks on a full pipe while it
-    // tears down.
-    let mut rest = Vec::new();
-    reader
-        .read_to_end(&mut rest)
-        .with_context(|| format!("reading the output of {shown}"))?;
-    let status = child.wait().context("waiting for the tracer")?;
+    // Read the rest on the side, so the tracer never blocks on a full pipe
+    // while it tears down.
+    let rest = thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest);
+        rest
+    });
+    let status = stop(&mut child).with_context(|| format!("stopping {shown}"))?;
+    // A command the tracer left running would hold the pipe open: its
+    // output is only for an error message, not worth waiting long for.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !rest.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let rest = if rest.is_finished() {
+        rest.join().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     // SIGINT is how both are meant to be stopped; bpftrace exits 0 then,
     // uringtrace with the command's status (killed by SIGINT: 130).
     if !status.success() && status.code() != Some(130) {
@@ -121,7 +132,27 @@ fn time_to_ready(
     Ok(elapsed.as_secs_f64() * 1e3)
 }
 
-/// `kill -INT pid`.
-fn interrupt(pid: u32) -> anyhow::Result<()> {
-    crate::run::status(Command::new("kill").args(["-INT", &pid.to_string()]))
+/// SIGINT until the tracer exits. One can be lost: bpftrace 0.17 checks
+/// for it and then waits in epoll_wait, and a SIGINT landing in between
+/// leaves it waiting for events that an idle command never makes; the
+/// next SIGINT interrupts the wait.
+fn stop(child: &mut Child) -> anyhow::Result<ExitStatus> {
+    const AGAIN_AFTER: Duration = Duration::from_secs(1);
+    const GIVE_UP: Duration = Duration::from_secs(30);
+    let started = Instant::now();
+    let mut last = None::<Instant>;
+    loop {
+        if let Some(status) = child.try_wait().context("waiting for the tracer")? {
+            return Ok(status);
+        }
+        if started.elapsed() > GIVE_UP {
+            let _ = child.kill();
+            bail!("still running {GIVE_UP:?} after SIGINT: killed");
+        }
+        if last.is_none_or(|t| t.elapsed() >= AGAIN_AFTER) {
+            crate::run::status(Command::new("kill").args(["-INT", &child.id().to_string()]))?;
+            last = Some(Instant::now());
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }

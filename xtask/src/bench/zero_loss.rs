@@ -1,7 +1,8 @@
 //! The highest event rate T sustains without a drop, with the default ring
 //! buffer, at 32 NOPs per enter: T first unpaced; if it dropped, the engine
 //! is paced (`nop-bench --rate`) and the rate bisected between the
-//! highest that lost nothing and the lowest that lost something.
+//! highest that lost nothing and the lowest that lost something (a rate
+//! that lost something is tried twice, see [`search`]).
 
 use super::{
     Plan,
@@ -23,6 +24,8 @@ pub struct Probe {
     /// Events over the whole loop, and how many of them were dropped.
     pub events: u64,
     pub dropped: u64,
+    /// The larger share of a CPU that other work took during it.
+    pub other_share: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +54,8 @@ fn probe(runner: &Runner, plan: &Plan, rate: Option<f64>) -> anyhow::Result<Prob
         nops_per_s: result.engine.nops_per_s,
         events_per_s: events as f64 / (result.engine.elapsed_ns as f64 / 1e9),
         events,
-        dropped: result.tracer.and_then(|t| t.dropped).unwrap_or(0),
+        dropped: result.tracer.as_ref().and_then(|t| t.dropped).unwrap_or(0),
+        other_share: result.other_share(),
     };
     println!(
         "bench: zero-loss probe {}: {:.0} NOPs/s, {:.0} events/s, {} dropped",
@@ -80,10 +84,17 @@ pub fn search(runner: &Runner, plan: &Plan) -> anyhow::Result<ZeroLoss> {
     let per_nop = unpaced.events_per_s / unpaced.nops_per_s;
     let drained = unpaced.events_per_s * (1.0 - unpaced.drop_share()) / per_nop;
     let (mut lo, mut hi) = (0.0_f64, unpaced.nops_per_s);
-    let mut rate = (0.9 * drained).clamp(hi * 0.05, hi * 0.95);
+    let mut rate = (0.9 * drained).clamp(hi * 0.25, hi * 0.95);
     let mut best: Option<Probe> = None;
     for _ in 0..plan.zero_loss_steps {
-        let p = probe(runner, plan, Some(rate))?;
+        let mut p = probe(runner, plan, Some(rate))?;
+        // Other work on a shared machine only ever adds drops (a consumer
+        // off its CPU for a while lets the buffer fill): a rate that drops
+        // once is run again, and one clean run shows T sustains it.
+        if p.dropped > 0 && !plan.quick {
+            probes.push(p);
+            p = probe(runner, plan, Some(rate))?;
+        }
         if p.dropped == 0 {
             lo = rate;
             if best
