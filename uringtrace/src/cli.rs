@@ -110,6 +110,13 @@ pub struct TraceArgs {
     #[arg(long)]
     pub hist: bool,
 
+    /// Also write a timeline to FILE: Chrome / Perfetto Trace Event JSON
+    /// (open it in https://ui.perfetto.dev), each request a slice from
+    /// submission to its last CQE on its ring's track, each system call a
+    /// slice on its thread. Follows -e, --ops and the task filters.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
+
     /// Show only failures: system calls with a negative return value,
     /// requests whose CQE has a negative res, requests that failed before
     /// issue (`failed`) and broken link chains (`fail_link`).

@@ -29,6 +29,7 @@ use crate::{
     format::{
         Formatter, OutputFormat,
         stats::{self, Dropped, KernelLosses, StatsCounts, StatsRecord},
+        timeline::Timeline,
     },
     output::{Output, OutputCounts, Rotation, SinkOptions},
     requests::tracker::{MAX_PENDING, Tracker, TrackerStats},
@@ -56,6 +57,8 @@ struct Pipeline {
     count_only: bool,
     decoder: Decoder,
     filter: EventFilter,
+    /// `--timeline`.
+    timeline: Option<Timeline>,
     formatter: Formatter,
     output: Output,
     tally: Tally,
@@ -92,6 +95,7 @@ impl Pipeline {
                 formatter,
                 output,
                 tally,
+                timeline,
                 ..
             } = self;
             let mut emit = |event: Event| {
@@ -99,6 +103,9 @@ impl Pipeline {
                     tally.filtered += 1;
                 } else if result.is_ok() {
                     result = output.event(|line| formatter.write(&event, line));
+                    if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
+                        result = t.record(&event);
+                    }
                 }
             };
             match decoder.decode(&item, &mut emit) {
@@ -123,6 +130,7 @@ impl Pipeline {
             formatter,
             output,
             tally,
+            timeline,
             ..
         } = self;
         let mut result = Ok(());
@@ -131,6 +139,9 @@ impl Pipeline {
                 tally.filtered += 1;
             } else if result.is_ok() {
                 result = output.event(|line| formatter.write(&event, line));
+                if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
+                    result = t.record(&event);
+                }
             }
         });
         result?;
@@ -279,6 +290,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         bail!("-d needs a positive number of seconds, not {d}");
     }
     let task_filter = attach::task_filter(args.uid, args.comm.as_deref(), args.cgroup.as_deref())?;
+    let timeline = args.timeline.as_deref().map(Timeline::create).transpose()?;
     let output = Output::open(&SinkOptions {
         file: args.output.as_deref(),
         truncate: args.truncate,
@@ -335,6 +347,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             ops: args.ops,
         },
         formatter: Formatter::new(args.format, clock),
+        timeline,
         output,
         tally: Tally::default(),
         format: args.format,
@@ -426,6 +439,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     // Everything the kernel submitted before we stopped is still in the
     // ring: take it all before reporting.
     pipeline.drain(ring.get_mut())?;
+    if let Some(timeline) = pipeline.timeline.take() {
+        timeline.finish()?;
+    }
     let counters = KernelCounters::read(&attached.counters)?;
     let summary = match &attached.summary {
         Some(maps) => {

@@ -7,6 +7,7 @@ pub mod ndjson;
 pub mod stats;
 pub mod text;
 pub mod text_request;
+pub mod timeline;
 
 use crate::{clock::WallClock, event::Event};
 
