@@ -110,6 +110,12 @@ pub struct TraceArgs {
     #[arg(long)]
     pub hist: bool,
 
+    /// Add who each process is to every JSON record: `ppid`, `exe`,
+    /// `cgroup`, `cgroup_id`, `container_id` (from the cgroup path),
+    /// `pid_ns`, `mnt_ns`. Read from /proc at a process's first event.
+    #[arg(long)]
+    pub context: bool,
+
     /// Also write a timeline to FILE: Chrome / Perfetto Trace Event JSON
     /// (open it in https://ui.perfetto.dev), each request a slice from
     /// submission to its last CQE on its ring's track, each system call a

@@ -43,6 +43,8 @@ pub struct Task {
     pub comm: String,
     /// The command name exactly, for output that must not lose a byte.
     pub comm_bytes: Comm,
+    /// `--context`: the process's parent, executable, cgroup, namespaces.
+    pub context: Option<std::sync::Arc<crate::process_context::ProcessContext>>,
 }
 
 /// A task's command name (`task->comm`) as the kernel keeps it: up to 15
@@ -304,6 +306,13 @@ pub enum Event {
 }
 
 impl Event {
+    pub fn task_mut(&mut self) -> &mut Task {
+        match self {
+            Self::Syscall(e) => &mut e.task,
+            Self::Request(e) => &mut e.task,
+        }
+    }
+
     /// The event name, as in the JSON `event` field and `-e`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -443,6 +452,7 @@ impl SyscallEvent {
                 gid: header.gid,
                 comm: comm.lossy_text().into_owned(),
                 comm_bytes: comm,
+                context: None,
             },
             outcome: Outcome {
                 ret: result.ret,

@@ -11,6 +11,7 @@ mod filter;
 mod format;
 mod output;
 mod privileges;
+mod process_context;
 mod requests;
 mod selection;
 mod session;

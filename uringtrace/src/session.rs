@@ -32,6 +32,7 @@ use crate::{
         timeline::Timeline,
     },
     output::{Output, OutputCounts, Rotation, SinkOptions},
+    process_context::ContextCache,
     requests::tracker::{MAX_PENDING, Tracker, TrackerStats},
     summary::{self, Summary},
 };
@@ -59,6 +60,8 @@ struct Pipeline {
     filter: EventFilter,
     /// `--timeline`.
     timeline: Option<Timeline>,
+    /// `--context`.
+    context: Option<ContextCache>,
     formatter: Formatter,
     output: Output,
     tally: Tally,
@@ -96,9 +99,14 @@ impl Pipeline {
                 output,
                 tally,
                 timeline,
+                context,
                 ..
             } = self;
-            let mut emit = |event: Event| {
+            let mut emit = |mut event: Event| {
+                if let Some(cache) = context.as_mut() {
+                    let pid = event.task_mut().pid;
+                    event.task_mut().context = Some(cache.get(pid));
+                }
                 if !filter.accepts(&event) {
                     tally.filtered += 1;
                 } else if result.is_ok() {
@@ -131,10 +139,15 @@ impl Pipeline {
             output,
             tally,
             timeline,
+            context,
             ..
         } = self;
         let mut result = Ok(());
-        decoder.flush(&mut |event| {
+        decoder.flush(&mut |mut event: Event| {
+            if let Some(cache) = context.as_mut() {
+                let pid = event.task_mut().pid;
+                event.task_mut().context = Some(cache.get(pid));
+            }
             if !filter.accepts(&event) {
                 tally.filtered += 1;
             } else if result.is_ok() {
@@ -348,6 +361,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         },
         formatter: Formatter::new(args.format, clock),
         timeline,
+        context: args.context.then(ContextCache::new),
         output,
         tally: Tally::default(),
         format: args.format,

@@ -145,3 +145,58 @@ fn cgroup_selects_by_cgroup_v2() {
         std::panic::resume_unwind(e);
     }
 }
+
+#[test]
+fn context_names_the_process() {
+    require_root();
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = TempDir::new("context");
+    let run = common::trace_scenario(&dir, "submit", "json", &["--context"]);
+    let trace = read_ndjson(&run.trace_path);
+    let truth_pid = run.truth[0]["pid"].as_u64().unwrap();
+    let ns = |what: &str| -> u64 {
+        let link = std::fs::read_link(format!("/proc/self/ns/{what}")).unwrap();
+        let text = link.to_str().unwrap().to_string();
+        text[text.find('[').unwrap() + 1..text.len() - 1]
+            .parse()
+            .unwrap()
+    };
+    let own_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own_cgroup = own_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_string();
+    let events: Vec<&Value> = trace.iter().filter(|e| e["event"] != "stats").collect();
+    assert!(!events.is_empty());
+    for e in events {
+        assert_eq!(e["pid"].as_u64(), Some(truth_pid));
+        // The traced command is uringtrace's child, started from bin().
+        assert_eq!(
+            e["exe"].as_str().map(str::as_bytes),
+            Some(
+                std::path::Path::new(bin())
+                    .canonicalize()
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+            ),
+            "{e}"
+        );
+        assert!(
+            e["ppid"].as_u64().is_some_and(|p| p != truth_pid && p > 1),
+            "{e}"
+        );
+        assert_eq!(e["pid_ns"].as_u64(), Some(ns("pid")), "{e}");
+        assert_eq!(e["mnt_ns"].as_u64(), Some(ns("mnt")), "{e}");
+        assert_eq!(e["cgroup"].as_str(), Some(own_cgroup.as_str()), "{e}");
+    }
+    // Without --context, none of it.
+    let plain = common::trace_scenario(&dir, "submit", "json", &[]);
+    let plain = read_ndjson(&plain.trace_path);
+    assert!(
+        plain
+            .iter()
+            .all(|e| e.get("exe").is_none() && e.get("ppid").is_none())
+    );
+}

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::ndjson::{CommFields, SCHEMA_VERSION, write_line};
+use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION, write_line};
 use crate::{
     clock::WallClock,
     decode::{
@@ -29,6 +29,8 @@ struct Event<'a> {
     gid: u32,
     #[serde(flatten)]
     comm: CommFields<'a>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    process: Option<ProcessFields<'a>>,
     ret: i64,
     errno: Option<&'static str>,
     duration_ns: u64,
@@ -258,6 +260,7 @@ pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
         uid: ev.task.uid,
         gid: ev.task.gid,
         comm: CommFields::new(&ev.task.comm_bytes),
+        process: ev.task.context.as_deref().map(ProcessFields::new),
         ret: ev.outcome.ret,
         errno: ev.outcome.errno().and_then(errno_name),
         duration_ns: ev.outcome.duration_ns,

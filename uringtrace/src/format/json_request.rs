@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use uringtrace_common::request_object::op;
 
-use super::ndjson::{CommFields, SCHEMA_VERSION, lossless_text, write_line};
+use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION, lossless_text, write_line};
 use crate::{
     clock::WallClock,
     decode::{
@@ -38,6 +38,8 @@ struct Line<'a> {
     gid: u32,
     #[serde(flatten)]
     comm: CommFields<'a>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    process: Option<ProcessFields<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     worker: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -357,6 +359,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         uid: ev.task.uid,
         gid: ev.task.gid,
         comm: CommFields::new(&ev.task.comm_bytes),
+        process: ev.task.context.as_deref().map(ProcessFields::new),
         worker: ev.worker.map(|w| w.name()),
         ring: ev.ring.map(|r| r.id),
         ring_fd: ev.ring.map(|r| r.fd),

@@ -130,3 +130,43 @@ mod tests {
         assert_eq!(v["comm_hex"], "fffe6f6b");
     }
 }
+
+/// `--context`: the process's parent, executable, cgroup and namespaces.
+#[derive(Serialize)]
+pub struct ProcessFields<'a> {
+    pub ppid: Option<u32>,
+    pub exe: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_hex: Option<String>,
+    pub cgroup: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_hex: Option<String>,
+    pub cgroup_id: Option<u64>,
+    pub container_id: Option<&'a str>,
+    pub pid_ns: Option<u64>,
+    pub mnt_ns: Option<u64>,
+}
+
+impl<'a> ProcessFields<'a> {
+    pub fn new(c: &'a crate::process_context::ProcessContext) -> Self {
+        let (exe, exe_hex) = match c.exe.as_deref().map(lossless_text) {
+            Some((t, h)) => (Some(t), h),
+            None => (None, None),
+        };
+        let (cgroup, cgroup_hex) = match c.cgroup.as_deref().map(lossless_text) {
+            Some((t, h)) => (Some(t), h),
+            None => (None, None),
+        };
+        Self {
+            ppid: c.ppid,
+            exe,
+            exe_hex,
+            cgroup,
+            cgroup_hex,
+            cgroup_id: c.cgroup_id,
+            container_id: c.container_id.as_deref(),
+            pid_ns: c.pid_ns,
+            mnt_ns: c.mnt_ns,
+        }
+    }
+}

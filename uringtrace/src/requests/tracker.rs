@@ -259,6 +259,7 @@ impl Tracker {
                 gid: header.gid,
                 comm: comm.lossy_text().into_owned(),
                 comm_bytes: comm,
+                context: None,
             },
             worker,
             ring,
