@@ -530,68 +530,51 @@ fn report(
             d.ringbuf, d.queue, d.undecodable
         );
     }
-    if k.entry_missing > 0 {
-        line += &format!(
-            "; {} calls seen only at exit, arguments unknown (started before attach or in-flight table full)",
-            k.entry_missing
-        );
-    }
-    if k.inflight_full > 0 {
-        line += &format!(
-            "; {} calls without arguments (in-flight table full)",
-            k.inflight_full
-        );
-    }
-    if k.rings_full > 0 {
-        line += &format!(
-            "; {} rings of traced processes not remembered (ring table full): their requests on kernel threads may be missing",
-            k.rings_full
-        );
-    }
-    if d.tracepoint_unreadable > 0 {
-        line += &format!(
-            "; {} tracepoint records unreadable (dropped)",
-            d.tracepoint_unreadable
-        );
-    }
-    if in_flight > skip_success {
-        line += &format!("; {} requests still in flight", in_flight - skip_success);
-    }
-    if skip_success > 0 {
-        line += &format!(
-            "; {skip_success} requests with IOSQE_CQE_SKIP_SUCCESS and no CQE (succeeded, or not done yet)"
-        );
-    }
     let r = requests;
-    if r.evicted > 0 {
-        line += &format!(
-            "; {} requests evicted from the request table (their CQEs show unmatched)",
-            r.evicted
-        );
-    }
-    if r.vanished > 0 {
-        line += &format!("; {} requests ended without a traced CQE", r.vanished);
-    }
-    if r.skipped_cqe > 0 {
-        line += &format!(
-            "; {} requests ended without a CQE (IOSQE_CQE_SKIP_SUCCESS)",
-            r.skipped_cqe
-        );
-    }
-    if r.ring_gone > 0 {
-        line += &format!(
-            "; {} requests in flight when their ring went away",
-            r.ring_gone
-        );
-    }
-    if r.unmatched > 0 {
-        line += &format!("; {} CQEs without a traced submission", r.unmatched);
-    }
-    if k.filter_full > 0 {
-        line += &format!(
-            "; {} forked processes NOT traced (filter table full)",
-            k.filter_full
-        );
+    let pending = in_flight.saturating_sub(skip_success) as u64;
+    // Everything that is not a plain event: each non-zero count is named.
+    let notes: [(u64, &str); 12] = [
+        (
+            k.entry_missing,
+            "calls seen only at exit, arguments unknown (started before attach or in-flight table full)",
+        ),
+        (
+            k.inflight_full,
+            "calls without arguments (in-flight table full)",
+        ),
+        (
+            k.rings_full,
+            "rings of traced processes not remembered (ring table full): their requests on kernel threads may be missing",
+        ),
+        (
+            d.tracepoint_unreadable,
+            "tracepoint records unreadable (dropped)",
+        ),
+        (pending, "requests still in flight"),
+        (
+            skip_success as u64,
+            "requests with IOSQE_CQE_SKIP_SUCCESS and no CQE (succeeded, or not done yet)",
+        ),
+        (
+            r.evicted,
+            "requests evicted from the request table (their CQEs show unmatched)",
+        ),
+        (r.vanished, "requests ended without a traced CQE"),
+        (
+            r.skipped_cqe,
+            "requests ended without a CQE (IOSQE_CQE_SKIP_SUCCESS)",
+        ),
+        (r.ring_gone, "requests in flight when their ring went away"),
+        (r.unmatched, "CQEs without a traced submission"),
+        (
+            k.filter_full,
+            "forked processes NOT traced (filter table full)",
+        ),
+    ];
+    for (count, what) in notes {
+        if count > 0 {
+            line += &format!("; {count} {what}");
+        }
     }
     eprintln!("{line}");
 }

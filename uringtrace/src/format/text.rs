@@ -11,21 +11,27 @@ use crate::{
     },
     event::{
         Call, Comm, EnterArgument, EnterCall, GeteventsArg, Read, RegisterCall, SetupCall,
-        SyscallEvent,
+        SyscallEvent, Task,
     },
 };
 
-pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
+/// `TIME PID/TID COMM`, the start of every text line.
+pub(super) fn task_prefix(task: &Task, clock: &WallClock) -> String {
     let mut line = String::with_capacity(160);
     let _ = write!(
         line,
-        "{} {}/{} {} {}(",
-        clock.local_hms(ev.task.ts_ns),
-        ev.task.pid,
-        ev.task.tid,
-        printable(&ev.task.comm_bytes),
-        ev.call.name()
+        "{} {}/{} {}",
+        clock.local_hms(task.ts_ns),
+        task.pid,
+        task.tid,
+        printable(&task.comm_bytes),
     );
+    line
+}
+
+pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
+    let mut line = task_prefix(&ev.task, clock);
+    let _ = write!(line, " {}(", ev.call.name());
     if ev.outcome.entry_missing {
         line.push_str("<entry not seen>");
     } else {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use uringtrace_common::request_object::op;
 
-use super::text::{printable, printable_bytes, strerror};
+use super::text::{printable_bytes, strerror, task_prefix};
 use crate::{
     clock::WallClock,
     decode::{
@@ -24,15 +24,7 @@ use crate::{
 };
 
 pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
-    let mut line = String::with_capacity(160);
-    let _ = write!(
-        line,
-        "{} {}/{} {}",
-        clock.local_hms(ev.task.ts_ns),
-        ev.task.pid,
-        ev.task.tid,
-        printable(&ev.task.comm_bytes),
-    );
+    let mut line = task_prefix(&ev.task, clock);
     if let Some(w) = ev.worker {
         let _ = write!(line, " [{}]", w.name());
     }
