@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::{
+    alerts::monitor::MonitorArgs,
     attach::AttachMode,
     check::CheckArgs,
     format::OutputFormat,
@@ -193,13 +194,48 @@ pub struct TraceArgs {
     #[arg(long, value_enum, default_value_t = HookMode::Full, hide = true)]
     pub hook_mode: HookMode,
 
+    /// Also run the detection rules (docs/rules.md) on every event and
+    /// write an `alert` record after each event that makes one fire,
+    /// interleaved with the events. The rules see every event, whatever
+    /// -e, -x and --ops show. Implied by --rules and --deny-comm.
+    #[arg(long, conflicts_with = "summary")]
+    pub alerts: bool,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// Alerts only, no events: set by `uringtrace monitor`.
+    #[arg(skip)]
+    pub alerts_only: bool,
+
     /// Start COMMAND and trace it and every process it starts (like
     /// `strace -f`); uringtrace exits with the command's exit status.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
-fn parse_rotate_size(s: &str) -> Result<u64, String> {
+/// Where the detection rules come from (`--alerts`, `monitor`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RuleArgs {
+    /// Add the rules of FILE (JSON, format in docs/rules.md) to the
+    /// built-in ones (repeatable; later files win: a rule with the id of an
+    /// earlier one replaces it). A file that does not parse stops
+    /// uringtrace with its line and column.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Leave the built-in rules out: only the --rules files apply.
+    #[arg(long)]
+    pub no_builtin_rules: bool,
+
+    /// Command names (comm, globs allowed) that should never use io_uring,
+    /// comma-separated (`nginx,sshd`): added to the list `deny_comm`, which
+    /// the built-in rule `deny-comm` alerts on (once per process).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub deny_comm: Vec<String>,
+}
+
+pub(crate) fn parse_rotate_size(s: &str) -> Result<u64, String> {
     let n: u64 = s
         .parse()
         .map_err(|e| format!("`{s}` is not a byte count: {e}"))?;
@@ -211,7 +247,7 @@ fn parse_rotate_size(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
-fn parse_queue_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_queue_size(s: &str) -> Result<usize, String> {
     let n: usize = s
         .parse()
         .map_err(|e| format!("`{s}` is not a byte count: {e}"))?;
@@ -224,7 +260,7 @@ fn parse_queue_size(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-fn parse_stats_interval(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_stats_interval(s: &str) -> Result<f64, String> {
     let seconds: f64 = s
         .parse()
         .map_err(|e| format!("`{s}` is not a number of seconds: {e}"))?;
@@ -236,7 +272,7 @@ fn parse_stats_interval(s: &str) -> Result<f64, String> {
     Ok(seconds)
 }
 
-fn parse_buffer_size(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_buffer_size(s: &str) -> Result<u32, String> {
     let n: u32 = s
         .parse()
         .map_err(|e| format!("`{s}` is not a byte count: {e}"))?;
@@ -265,7 +301,7 @@ impl HookMode {
     }
 }
 
-fn parse_uid(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_uid(s: &str) -> Result<u32, String> {
     if let Ok(n) = s.parse() {
         return Ok(n);
     }
@@ -282,7 +318,7 @@ fn parse_uid(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("no user `{s}` in /etc/passwd"))
 }
 
-fn parse_comm(s: &str) -> Result<String, String> {
+pub(crate) fn parse_comm(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > 15 || s.contains('\0') {
         return Err(format!(
             "`{s}` cannot be a command name: the kernel keeps 1 to 15 bytes"
@@ -316,6 +352,23 @@ pub enum Command {
     /// tp_btf, fentry, kprobe), the kprobe targets, and the hook each event
     /// kind gets. Exits 1 when the io_uring system calls cannot be traced.
     Check(CheckArgs),
+
+    /// Detections: run the rules (built-in, and yours with --rules) on
+    /// every io_uring event and write only `alert` records (and the stats),
+    /// NDJSON by default.
+    ///
+    /// Built-in rules: files opened, deleted, renamed or linked and network
+    /// connections made through io_uring; an SQPOLL ring doing I/O without
+    /// io_uring_enter; personalities (saved credentials) registered and
+    /// used; io_uring used by a process on the --deny-comm list. Each alert
+    /// has a rule id, a severity, an explanation and a MITRE ATT&CK
+    /// technique id (docs/rules.md).
+    ///
+    /// Examples:
+    ///   sudo uringtrace monitor -o /var/log/uring-alerts.ndjson
+    ///   sudo uringtrace monitor --deny-comm nginx,sshd --rules site.json
+    ///   uringtrace monitor --print-rules
+    Monitor(MonitorArgs),
 }
 
 #[cfg(test)]

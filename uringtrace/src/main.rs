@@ -1,5 +1,6 @@
 //! uringtrace: an eBPF tracer for Linux io_uring.
 
+mod alerts;
 mod attach;
 mod btf;
 mod check;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Some(Command::Workload(args)) => workload::run(args).map(|()| 0),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Top(args)) => top::run(args),
+        Some(Command::Monitor(args)) => alerts::monitor::run(args),
         None => session::run(cli.trace),
     };
     match result {

@@ -21,6 +21,7 @@ use uringtrace_common::{
 };
 
 use crate::{
+    alerts::AlertStage,
     attach::{self, AttachOptions, KernelCounters, ProcessFilter},
     cli::{HookMode, TraceArgs},
     clock::WallClock,
@@ -64,6 +65,8 @@ struct Pipeline {
     context: Option<ContextCache>,
     formatter: Formatter,
     output: Output,
+    /// Detection rules (`monitor`, `--alerts`): run on every decoded event.
+    alerts: Option<AlertStage>,
     tally: Tally,
     format: OutputFormat,
     clock: WallClock,
@@ -99,6 +102,7 @@ impl Pipeline {
                 output,
                 tally,
                 timeline,
+                alerts,
                 context,
                 ..
             } = self;
@@ -107,13 +111,18 @@ impl Pipeline {
                     let pid = event.task_mut().pid;
                     event.task_mut().context = Some(cache.get(pid));
                 }
-                if !filter.accepts(&event) {
+                if !filter.accepts(&event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
                     tally.filtered += 1;
                 } else if result.is_ok() {
                     result = output.event(|line| formatter.write(&event, line));
                     if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
                         result = t.record(&event);
                     }
+                }
+                // After the event, whether it is shown or not: -e and -x
+                // must not hide what a rule needs.
+                if let (Some(a), Ok(())) = (alerts.as_mut(), &result) {
+                    result = a.check(&event, formatter, output);
                 }
             };
             match decoder.decode(&item, &mut emit) {
@@ -139,6 +148,7 @@ impl Pipeline {
             output,
             tally,
             timeline,
+            alerts,
             context,
             ..
         } = self;
@@ -148,13 +158,16 @@ impl Pipeline {
                 let pid = event.task_mut().pid;
                 event.task_mut().context = Some(cache.get(pid));
             }
-            if !filter.accepts(&event) {
+            if !filter.accepts(&event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
                 tally.filtered += 1;
             } else if result.is_ok() {
                 result = output.event(|line| formatter.write(&event, line));
                 if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
                     result = t.record(&event);
                 }
+            }
+            if let (Some(a), Ok(())) = (alerts.as_mut(), &result) {
+                result = a.check(&event, formatter, output);
             }
         });
         result?;
@@ -167,6 +180,7 @@ impl Pipeline {
             events: self.tally.events,
             written: out.written,
             filtered: self.tally.filtered,
+            alerts: self.alerts.as_ref().map(|a| a.raised),
             queued: out.queued,
             dropped: Dropped {
                 ringbuf: k.ringbuf_full,
@@ -302,6 +316,8 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     {
         bail!("-d needs a positive number of seconds, not {d}");
     }
+    // Bad rule files fail here, before anything is attached.
+    let alerts = crate::alerts::stage(&args)?;
     let task_filter = attach::task_filter(args.uid, args.comm.as_deref(), args.cgroup.as_deref())?;
     let timeline = args.timeline.as_deref().map(Timeline::create).transpose()?;
     let output = Output::open(&SinkOptions {
@@ -329,8 +345,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             restrict: tracing_command,
         },
         buffer_size: args.buffer_size,
-        events: args.events,
-        ops: args.ops,
+        // The rules see every event: -e and --ops then only filter output.
+        events: if alerts.is_some() {
+            crate::selection::EventSelection::ALL
+        } else {
+            args.events
+        },
+        ops: if alerts.is_some() { None } else { args.ops },
         hook_mode: args.hook_mode.kernel_value(),
         summary: summary_mode,
         task_filter,
@@ -363,6 +384,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         timeline,
         context: args.context.then(ContextCache::new),
         output,
+        alerts,
         tally: Tally::default(),
         format: args.format,
         clock,

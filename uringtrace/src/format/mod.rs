@@ -2,14 +2,16 @@
 //! decoded values only; the decode tables give every name.
 
 pub mod json;
+pub mod json_alert;
 pub mod json_request;
 pub mod ndjson;
 pub mod stats;
 pub mod text;
+pub mod text_alert;
 pub mod text_request;
 pub mod timeline;
 
-use crate::{clock::WallClock, event::Event};
+use crate::{alerts::alert::Alert, clock::WallClock, event::Event};
 
 /// Output formats a user can pick with `-f`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,6 +39,14 @@ impl Formatter {
             (OutputFormat::Json, Event::Syscall(e)) => json::write(e, &self.clock, out),
             (OutputFormat::Text, Event::Request(e)) => text_request::write(e, &self.clock, out),
             (OutputFormat::Json, Event::Request(e)) => json_request::write(e, &self.clock, out),
+        }
+    }
+
+    /// Appends the alert, with its newline, to `out`.
+    pub fn write_alert(&self, alert: &Alert, out: &mut Vec<u8>) {
+        match self.format {
+            OutputFormat::Text => text_alert::write(alert, &self.clock, out),
+            OutputFormat::Json => json_alert::write(alert, &self.clock, out),
         }
     }
 }

@@ -23,6 +23,11 @@ pub struct StatsCounts {
     /// Events not shown by choice: -e, -x, --ops, and the submissions and
     /// completions attached only to join other events.
     pub filtered: u64,
+    /// Alert records raised, when detection rules run (`monitor`,
+    /// `--alerts`): written, queued or dropped like events, so with them
+    /// `events + alerts` is what the output stages add up to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<u64>,
     /// Events waiting in the output queue.
     pub queued: u64,
     pub dropped: Dropped,
@@ -112,9 +117,10 @@ pub fn render(format: OutputFormat, clock: &WallClock, record: &StatsRecord) -> 
                 line.push_str(" final");
             }
             let (d, k) = (&c.dropped, &c.kernel);
+            let alerts = c.alerts.map(|n| format!(" alerts={n}")).unwrap_or_default();
             let _ = writeln!(
                 line,
-                " events={} written={} filtered={} queued={} dropped: ringbuf={} queue={} undecodable={} tracepoint_unreadable={}; kernel: entry_missing={} inflight_full={} rings_full={} filter_full={}",
+                " events={}{alerts} written={} filtered={} queued={} dropped: ringbuf={} queue={} undecodable={} tracepoint_unreadable={}; kernel: entry_missing={} inflight_full={} rings_full={} filter_full={}",
                 c.events,
                 c.written,
                 c.filtered,
