@@ -115,6 +115,8 @@ pub struct MonitorArgs {
 pub fn run(args: MonitorArgs) -> anyhow::Result<i32> {
     if args.print_rules {
         let merged = rule_set::merge(&sources(&args.rules))?;
+        // Printed rules are rules that load: lists resolved too.
+        rule_set::compile(&merged)?;
         print!("{}", rule_set::render(&merged));
         return Ok(0);
     }

@@ -119,7 +119,7 @@ pub fn compile(file: &RuleFile) -> Result<RuleSet, RuleFileError> {
         .map(|spec: &RuleSpec| {
             let matcher = Matcher::compile(&spec.conditions, &look).map_err(|message| {
                 RuleFileError::Invalid {
-                    origin: "rules".into(),
+                    origin: "the rule files".into(),
                     message: format!("rule `{}`: {message}", spec.id),
                 }
             })?;

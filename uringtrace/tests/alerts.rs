@@ -1,0 +1,482 @@
+//! Detections (docs/rules.md) against the workload's ground truth: each
+//! built-in rule fires exactly for what the engine did (one `file-open`
+//! per OPENAT with its path, one `net-connect` with the CONNECT's address,
+//! the SQPOLL rule for the SQPOLL ring and not for a normal one, the deny
+//! list for the listed name only), user rule files add rules that fire as
+//! written, bad rule files stop uringtrace with their position, and every
+//! alert record is valid against docs/schema.
+
+mod common;
+
+use std::{
+    path::Path,
+    process::{Command, Output},
+};
+
+use common::{TempDir, bin, read_ndjson, require_root};
+use serde_json::Value;
+
+fn schema_validator() -> jsonschema::Validator {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/uringtrace-event.schema.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::draft202012::new(&schema).expect("the schema compiles")
+}
+
+/// Every record of the file is valid against the schema.
+fn assert_valid(records: &[Value]) {
+    let validator = schema_validator();
+    for record in records {
+        let errors: Vec<String> = validator
+            .iter_errors(record)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{record}\n  {}", errors.join("\n  "));
+    }
+}
+
+struct Run {
+    /// The records written (alerts, and events with --alerts), without stats.
+    records: Vec<Value>,
+    truth: Vec<Value>,
+    stderr: String,
+}
+
+/// `uringtrace ARGS... -o trace -- uringtrace workload SCENARIO --report
+/// truth` (ARGS start with `monitor`, or are trace options).
+fn run(dir: &TempDir, args: &[&str], scenario: &str) -> Run {
+    let trace = dir.path(&format!("{scenario}.out"));
+    let truth = dir.path(&format!("{scenario}.truth"));
+    let output = Command::new(bin())
+        .args(args)
+        .args(["--truncate", "-o"])
+        .arg(&trace)
+        .arg("--")
+        .arg(bin())
+        .args(["workload", scenario, "--report"])
+        .arg(&truth)
+        .output()
+        .expect("running uringtrace");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "uringtrace {args:?} on {scenario} failed: {:?}\n{stderr}",
+        output.status
+    );
+    let records = read_ndjson(&trace);
+    assert_valid(&records);
+    Run {
+        records,
+        truth: read_ndjson(&truth),
+        stderr,
+    }
+}
+
+fn alerts<'a>(records: &'a [Value], rule: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["event"] == "alert" && r["rule"] == rule)
+        .collect()
+}
+
+/// In submission order: the engine writes a request's line when it reaps
+/// it, and user_data counts up from 1 over the run.
+fn truth_requests<'a>(truth: &'a [Value], opcodes: &[&str]) -> Vec<&'a Value> {
+    let mut requests: Vec<&Value> = truth
+        .iter()
+        .filter(|t| t["event"] == "submit")
+        .filter(|t| {
+            opcodes
+                .iter()
+                .any(|op| t["opcode_name"] == format!("IORING_OP_{op}"))
+        })
+        .collect();
+    requests.sort_by_key(|t| t["user_data"].as_u64());
+    requests
+}
+
+/// The alerts of `rule` are exactly the truth's requests of `opcodes`, in
+/// order, with the same path, new path and address.
+fn assert_one_alert_per_request(run: &Run, rule: &str, opcodes: &[&str]) {
+    let want = truth_requests(&run.truth, opcodes);
+    let got = alerts(&run.records, rule);
+    assert!(!want.is_empty(), "the truth has no {opcodes:?} request");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{rule}: {} alerts for {} requests\nalerts: {got:#?}\ntruth: {want:#?}",
+        got.len(),
+        want.len()
+    );
+    for (alert, truth) in got.iter().zip(&want) {
+        for field in [
+            "opcode_name",
+            "user_data",
+            "ring_fd",
+            "pid",
+            "path",
+            "new_path",
+            "addr",
+        ] {
+            assert_eq!(
+                alert.get(field),
+                truth.get(field),
+                "{rule}: `{field}` differs\n  alert: {alert}\n  truth: {truth}"
+            );
+        }
+        assert_eq!(alert["trigger"], "submit", "{alert}");
+        assert!(alert["mitre"].as_str().is_some_and(|m| m.starts_with('T')));
+    }
+}
+
+#[test]
+fn file_rules_fire_once_per_request_with_its_paths() {
+    require_root();
+    let dir = TempDir::new("alerts-fs");
+    let run = run(&dir, &["monitor"], "fs-paths");
+    assert!(
+        run.records
+            .iter()
+            .all(|r| r["event"] == "alert" || r["event"] == "stats"),
+        "monitor wrote something else than alerts"
+    );
+    assert_one_alert_per_request(&run, "file-open", &["OPENAT", "OPENAT2"]);
+    assert_one_alert_per_request(&run, "file-delete", &["UNLINKAT"]);
+    assert_one_alert_per_request(
+        &run,
+        "file-rename-link",
+        &["RENAMEAT", "LINKAT", "SYMLINKAT"],
+    );
+    // Nothing here is a credential file, a connection, a personality.
+    for rule in [
+        "credential-file-open",
+        "net-connect",
+        "personality-registered",
+        "request-under-personality",
+        "deny-comm",
+        "sqpoll-io-without-enter",
+    ] {
+        assert!(alerts(&run.records, rule).is_empty(), "{rule} fired");
+    }
+    assert!(run.stderr.contains(" 0 dropped"), "{}", run.stderr);
+}
+
+#[test]
+fn connect_alert_names_the_peer() {
+    require_root();
+    let dir = TempDir::new("alerts-net");
+    let run = run(&dir, &["monitor"], "net-loopback");
+    assert_one_alert_per_request(&run, "net-connect", &["CONNECT"]);
+    let alert = alerts(&run.records, "net-connect")[0];
+    assert!(
+        alert["addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{alert}"
+    );
+    assert_eq!(alert["family"], "inet");
+    assert_eq!(alert["severity"], "medium");
+    assert_eq!(alert["mitre"], "T1071");
+}
+
+#[test]
+fn sqpoll_rule_fires_for_the_sqpoll_ring_only() {
+    require_root();
+    let dir = TempDir::new("alerts-sqpoll");
+    let run = run(&dir, &["monitor"], "sqpoll-requests");
+    let fired = alerts(&run.records, "sqpoll-io-without-enter");
+    let requests = truth_requests(&run.truth, &["NOP", "READ"]);
+    assert_eq!(requests.len(), 3, "the scenario changed: {requests:?}");
+    assert_eq!(fired.len(), 1, "{fired:#?}");
+    let alert = fired[0];
+    // Fired by the third request of the quiet streak, the READ.
+    assert_eq!(alert["sq_requests"], 3, "{alert}");
+    assert_eq!(alert["ring_fd"], requests[0]["ring_fd"], "{alert}");
+    assert_eq!(alert["pid"], requests[0]["pid"], "{alert}");
+    assert_eq!(alert["worker"], "sqpoll", "{alert}");
+    assert_eq!(alert["user_data"], 3, "{alert}");
+
+    // A normal ring: every request goes through io_uring_enter.
+    let normal = run_ok(&dir, &["monitor"], "nop-storm");
+    assert!(alerts(&normal.records, "sqpoll-io-without-enter").is_empty());
+}
+
+fn run_ok(dir: &TempDir, args: &[&str], scenario: &str) -> Run {
+    run(dir, args, scenario)
+}
+
+#[test]
+fn deny_comm_fires_for_listed_names_only() {
+    require_root();
+    let dir = TempDir::new("alerts-deny");
+    // The workload runs as `uringtrace`.
+    let listed = run(
+        &dir,
+        &["monitor", "--deny-comm", "nginx,uringtr*"],
+        "nop-storm",
+    );
+    let fired = alerts(&listed.records, "deny-comm");
+    let pid = listed.truth[0]["pid"].clone();
+    assert_eq!(fired.len(), 1, "once per process: {fired:#?}");
+    assert_eq!(fired[0]["pid"], pid);
+    assert_eq!(fired[0]["comm"], "uringtrace");
+    assert_eq!(fired[0]["severity"], "high");
+    // The first event of the process: its first ring's creation (the
+    // tracepoint runs inside io_uring_setup, whose record comes at exit).
+    assert_eq!(fired[0]["trigger"], "ring_create", "{}", fired[0]);
+
+    let other = run(&dir, &["monitor", "--deny-comm", "nginx,sshd"], "nop-storm");
+    assert!(alerts(&other.records, "deny-comm").is_empty());
+    let none = run(&dir, &["monitor"], "nop-storm");
+    assert!(alerts(&none.records, "deny-comm").is_empty());
+}
+
+#[test]
+fn user_rules_fire_as_written() {
+    require_root();
+    let dir = TempDir::new("alerts-user");
+    let rules = dir.path("site.json");
+    std::fs::write(
+        &rules,
+        r#"{
+  "lists": {"mine": ["uringtrace"]},
+  "rules": [
+    {"id": "site.nop", "severity": "info", "mitre": "T1106",
+     "explanation": "a NOP from the workload",
+     "match": {"event": ["complete"], "opcode": ["nop"], "comm": ["@mine"], "result": "success"}},
+    {"id": "site.nop-ring", "severity": "low", "mitre": "T1106",
+     "explanation": "a ring that ran NOPs", "once_per": "ring",
+     "match": {"event": ["submit"], "opcode": ["IORING_OP_NOP"]}},
+    {"id": "site.never", "severity": "critical", "mitre": "T1106",
+     "explanation": "never: the workload is not uid 4242",
+     "match": {"uid": [4242]}}
+  ]
+}"#,
+    )
+    .unwrap();
+    let rules = rules.to_str().unwrap();
+    let run = run(
+        &dir,
+        &["monitor", "--no-builtin-rules", "--rules", rules],
+        "nop-storm",
+    );
+    let nops = truth_requests(&run.truth, &["NOP"]);
+    assert_eq!(nops.len(), 256);
+    let fired = alerts(&run.records, "site.nop");
+    assert_eq!(fired.len(), nops.len());
+    for (alert, truth) in fired.iter().zip(&nops) {
+        assert_eq!(alert["trigger"], "complete");
+        assert_eq!(alert["user_data"], truth["user_data"]);
+        assert_eq!(alert["result"], truth["res"]);
+        assert_eq!(alert["severity"], "info");
+    }
+    assert_eq!(alerts(&run.records, "site.nop-ring").len(), 1);
+    assert!(alerts(&run.records, "site.never").is_empty());
+    // --no-builtin-rules: nothing else.
+    assert!(
+        run.records
+            .iter()
+            .filter(|r| r["event"] == "alert")
+            .all(|r| r["rule"].as_str().unwrap().starts_with("site.")),
+    );
+}
+
+#[test]
+fn alerts_interleave_with_the_events_shown() {
+    require_root();
+    let dir = TempDir::new("alerts-trace");
+    // -e shows the enters only; the rules still see every submission.
+    let run = run(&dir, &["-f", "json", "--alerts", "-e", "enter"], "fs-paths");
+    let kinds: std::collections::BTreeSet<&str> = run
+        .records
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["alert", "io_uring_enter"].into_iter().collect(),
+        "{kinds:?}"
+    );
+    assert_one_alert_per_request(&run, "file-open", &["OPENAT", "OPENAT2"]);
+}
+
+#[test]
+fn text_alerts_are_one_line_each() {
+    require_root();
+    let dir = TempDir::new("alerts-text");
+    let out = dir.path("alerts.txt");
+    let output = Command::new(bin())
+        .args(["monitor", "-f", "text", "--stats-interval", "0", "-o"])
+        .arg(&out)
+        .arg("--")
+        .args([bin(), "workload", "net-loopback"])
+        .output()
+        .expect("running uringtrace");
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let connect: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" net-connect "))
+        .collect();
+    assert_eq!(connect.len(), 1, "{text}");
+    assert!(
+        connect[0].contains(" ALERT medium net-connect [T1071] ")
+            && connect[0].contains(" addr=127.0.0.1:"),
+        "{}",
+        connect[0]
+    );
+}
+
+/// A process that registers a personality: io_uring_setup, then
+/// io_uring_register(IORING_REGISTER_PERSONALITY), by raw system calls
+/// from Python (the workload has no such scenario).
+const REGISTER_PERSONALITY: &str = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+params = ctypes.create_string_buffer(120)
+fd = libc.syscall(425, 4, params)
+assert fd >= 0, os.strerror(ctypes.get_errno())
+pid = libc.syscall(427, fd, 9, None, 0)
+assert pid > 0, os.strerror(ctypes.get_errno())
+print(pid)
+"#;
+
+#[test]
+fn personality_registration_is_an_alert() {
+    require_root();
+    let Ok(python) = which_python() else {
+        common::skip(
+            "personality_registration_is_an_alert",
+            "no python3 for the raw system calls",
+        );
+        return;
+    };
+    let dir = TempDir::new("alerts-personality");
+    let out = dir.path("alerts.ndjson");
+    let output = Command::new(bin())
+        .args(["monitor", "-o"])
+        .arg(&out)
+        .arg("--")
+        .args([python.as_str(), "-c", REGISTER_PERSONALITY])
+        .output()
+        .expect("running uringtrace");
+    assert!(output.status.success(), "{output:?}");
+    let id: i64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("the personality id");
+    let records = read_ndjson(&out);
+    assert_valid(&records);
+    let fired = alerts(&records, "personality-registered");
+    assert_eq!(fired.len(), 1, "{records:#?}");
+    assert_eq!(fired[0]["trigger"], "io_uring_register");
+    assert_eq!(fired[0]["opcode_name"], "IORING_REGISTER_PERSONALITY");
+    assert_eq!(fired[0]["result"], id);
+    assert_eq!(fired[0]["mitre"], "T1134");
+}
+
+fn which_python() -> Result<String, ()> {
+    let ok = |p: &str| {
+        Command::new(p)
+            .args(["-c", "import ctypes"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|p| ok(p))
+        .map(str::to_string)
+        .ok_or(())
+}
+
+fn uringtrace(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("running uringtrace")
+}
+
+#[test]
+fn bad_rule_files_say_where() {
+    let dir = TempDir::new("alerts-bad");
+    let cases = [
+        (
+            "syntax.json",
+            "{\"rules\": [\n  {\"id\": \"x\",}\n]}",
+            ":2:",
+        ),
+        (
+            "typo.json",
+            "{\"rules\": [{\"id\": \"x\", \"severity\": \"low\", \"mitre\": \"T1005\",\n \"explanation\": \"e\", \"match\": {\"opcod\": [\"NOP\"]}}]}",
+            "unknown field `opcod`",
+        ),
+        (
+            "opcode.json",
+            "{\"rules\": [{\"id\": \"x\", \"severity\": \"low\", \"mitre\": \"T1005\",\n \"explanation\": \"e\", \"match\": {\"opcode\": [\"OPENNAT\"]}}]}",
+            "unknown request opcode `OPENNAT`",
+        ),
+        (
+            "mitre.json",
+            "{\"rules\": [{\"id\": \"x\", \"severity\": \"low\", \"mitre\": \"ATT&CK\", \"explanation\": \"e\"}]}",
+            "not a MITRE ATT&CK technique id",
+        ),
+        (
+            "list.json",
+            "{\"rules\": [{\"id\": \"x\", \"severity\": \"low\", \"mitre\": \"T1005\", \"explanation\": \"e\", \"match\": {\"comm\": [\"@nope\"]}}]}",
+            "`@nope`",
+        ),
+    ];
+    for (name, text, says) in cases {
+        let path = dir.path(name);
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_str().unwrap();
+        for args in [
+            &["monitor", "--print-rules", "--rules", path][..],
+            &["-f", "json", "--rules", path, "-d", "1"][..],
+        ] {
+            let output = uringtrace(args);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{name}: {args:?} succeeded");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert!(
+                stderr.contains(says) && (name == "list.json" || stderr.contains(path)),
+                "{name} {args:?}: {stderr}"
+            );
+        }
+    }
+    let missing = uringtrace(&["monitor", "--print-rules", "--rules", "/nonexistent/r.json"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/r.json"));
+}
+
+#[test]
+fn print_rules_is_a_rule_file() {
+    let dir = TempDir::new("alerts-print");
+    let output = uringtrace(&["monitor", "--print-rules", "--deny-comm", "nginx"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let printed: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(printed["lists"]["deny_comm"], serde_json::json!(["nginx"]));
+    let ids: Vec<&str> = printed["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"file-open") && ids.contains(&"sqpoll-io-without-enter"));
+    // It reads back as a rule file.
+    let path = dir.path("printed.json");
+    std::fs::write(&path, &text).unwrap();
+    let again = uringtrace(&[
+        "monitor",
+        "--print-rules",
+        "--no-builtin-rules",
+        "--rules",
+        path.to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
+}
