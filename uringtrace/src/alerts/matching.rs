@@ -354,11 +354,13 @@ impl Matcher {
                 .sqe_flags
                 .is_none_or(|want| f.sqe_flags.is_some_and(|have| have & want == want))
             && self.workers.as_ref().is_none_or(|w| {
-                w.iter().any(|w| match (w, f.worker) {
-                    (WorkerKind::None, None) => true,
-                    (WorkerKind::IoWq, Some(Worker::IoWq)) => true,
-                    (WorkerKind::SqPoll, Some(Worker::SqPoll)) => true,
-                    _ => false,
+                w.iter().any(|w| {
+                    matches!(
+                        (w, f.worker),
+                        (WorkerKind::None, None)
+                            | (WorkerKind::IoWq, Some(Worker::IoWq))
+                            | (WorkerKind::SqPoll, Some(Worker::SqPoll))
+                    )
                 })
             })
             && self.sq_thread.is_none_or(|want| f.sq_thread == Some(want))
