@@ -73,6 +73,10 @@ struct Outcome {
     /// its process used beyond this (eBPF programs run in ours).
     cpu_user_us: u64,
     cpu_sys_us: u64,
+    /// Time the loop was runnable but waiting for its CPU (the scheduler's
+    /// run-queue delay): other work on the CPU that slowed the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runqueue_wait_ns: Option<u64>,
 }
 
 pub fn run(ctx: &mut Ctx, params: Params, record: bool) -> anyhow::Result<()> {
@@ -92,6 +96,8 @@ pub fn run(ctx: &mut Ctx, params: Params, record: bool) -> anyhow::Result<()> {
         IoUringParams::default(),
         &format!("{}-entry ring for the NOP benchmark", params.batch),
     )?;
+    // Without schedstats (CONFIG_SCHED_INFO) the wait is not reported.
+    let wait_before = runqueue_wait_ns();
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .context("the clock is before 1970")?;
@@ -102,6 +108,9 @@ pub fn run(ctx: &mut Ctx, params: Params, record: bool) -> anyhow::Result<()> {
         bare_loop(&mut ring, params, start)?
     };
     let elapsed = start.elapsed();
+    let runqueue_wait_ns = wait_before
+        .zip(runqueue_wait_ns())
+        .map(|(before, after)| after.saturating_sub(before));
     let (cpu_user_us, cpu_sys_us) = own_cpu()?;
     let outcome = Outcome {
         bench: "nop",
@@ -114,6 +123,7 @@ pub fn run(ctx: &mut Ctx, params: Params, record: bool) -> anyhow::Result<()> {
         rate: params.rate,
         cpu_user_us,
         cpu_sys_us,
+        runqueue_wait_ns,
     };
     println!(
         "{}",
@@ -219,6 +229,13 @@ fn recorded_loop(
             return Ok((nops, enters));
         }
     }
+}
+
+/// This thread's run-queue delay so far, in ns: the second field of
+/// /proc/thread-self/schedstat.
+fn runqueue_wait_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// getrusage(RUSAGE_SELF): (user, system) CPU in microseconds.

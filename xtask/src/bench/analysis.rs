@@ -11,7 +11,6 @@ use super::{
     attach::AttachTimes,
     configs::{BATCHES, Config},
     runner::RunResult,
-    sampling::QUIET_SHARE,
     tools::Versions,
     zero_loss::ZeroLoss,
 };
@@ -104,9 +103,11 @@ impl Drops {
 
 #[derive(Debug, Clone, Copy)]
 pub struct OtherLoad {
-    pub median: Option<f64>,
-    pub max: Option<f64>,
-    pub noisy_runs: usize,
+    pub engine_wait_median: Option<f64>,
+    pub engine_wait_max: Option<f64>,
+    pub tracer_wait_median: Option<f64>,
+    pub tracer_wait_max: Option<f64>,
+    pub disturbed_runs: usize,
     pub attempts: u32,
 }
 
@@ -258,17 +259,28 @@ impl Results {
         })
     }
 
-    /// Other work on the machine during the runs: the larger share of CPU
-    /// 0 or (for tracers) CPU 1 it took over each run's loop, median and
-    /// maximum over the runs kept; runs over the noise threshold kept
-    /// (after every attempt); and runs made in all.
+    /// Other work on the machine during the runs: the shares of each
+    /// run's loop that the engine, and the tracer, waited for their CPU
+    /// (median and maximum over the runs kept); runs kept although
+    /// disturbed (after every attempt); and runs made in all.
     pub fn other_load(&self) -> OtherLoad {
-        let shares: Vec<f64> = self.runs.iter().map(|r| r.result.other_share()).collect();
+        let engine: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.result.engine_wait_share)
+            .collect();
+        let tracer: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.result.tracer_wait_share)
+            .collect();
         OtherLoad {
-            median: median(shares.clone()),
-            max: shares.iter().copied().reduce(f64::max),
-            noisy_runs: shares.iter().filter(|&&s| s > QUIET_SHARE).count(),
-            attempts: self.runs.iter().map(|r| r.result.attempts).sum(),
+            engine_wait_median: median(engine.clone()),
+            engine_wait_max: engine.iter().copied().reduce(f64::max),
+            tracer_wait_median: median(tracer.clone()),
+            tracer_wait_max: tracer.iter().copied().reduce(f64::max),
+            disturbed_runs: self.runs.iter().filter(|r| r.result.disturbed()).count(),
+            attempts: self.runs.iter().map(|r| r.result.runs_made).sum(),
         }
     }
 

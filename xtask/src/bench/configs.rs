@@ -1,6 +1,6 @@
 //! The configurations measured, each as the command line that runs the
-//! engine's NOP storm under it: the engine pinned to CPU 0 (`taskset` execs
-//! it, so it keeps the traced pid), the tracer to CPU 1.
+//! engine's NOP storm under it: the engine pinned to CPU 0 (`nice` and
+//! `taskset` exec it, so it keeps the traced pid), the tracer to CPU 1.
 
 use std::{path::Path, process::Command};
 
@@ -11,6 +11,20 @@ pub const BATCHES: [u32; 3] = [1, 8, 32];
 
 const ENGINE_CPU: &str = "0";
 const TRACER_CPU: &str = "1";
+
+/// Engine and tracer run at nice -20, in a session of their own whose
+/// autogroup is at nice -20 too (with sched_autogroup, nice only ranks
+/// tasks within a session): on a machine shared with builds and VMs, a
+/// nice-0 task on the same CPU then gets about 1% of it instead of half,
+/// so the runs measure the tracers rather than the neighbours (every
+/// configuration alike; RT priority would starve the kernel's own per-CPU
+/// threads for whole runs).
+const NICE: &str = "-20";
+
+/// Run by `sh` in the new session before it execs the command: the
+/// session's autogroup gets its nice (no autogroups: nothing to do).
+const AUTOGROUP_NICE: &str =
+    "{ printf '%s\\n' -20 > /proc/self/autogroup; } 2>/dev/null; exec \"$@\"";
 
 /// The event set of every tracer: io_uring_enter (entry and exit), each
 /// request's submission and each CQE. uringtrace's `enter` is one record
@@ -118,8 +132,8 @@ fn full_path(program: &str) -> anyhow::Result<String> {
         .with_context(|| format!("no {program} in PATH"))
 }
 
-/// The engine's command line: `taskset -c 0 uringtrace workload nop-bench
-/// ...`.
+/// The engine's command line: `nice -n -20 taskset -c 0 uringtrace
+/// workload nop-bench ...`.
 pub fn engine_args(
     uringtrace: &Path,
     batch: u32,
@@ -127,6 +141,9 @@ pub fn engine_args(
     rate: Option<f64>,
 ) -> anyhow::Result<Vec<String>> {
     let mut args = vec![
+        full_path("nice")?,
+        "-n".to_string(),
+        NICE.to_string(),
         full_path("taskset")?,
         "-c".to_string(),
         ENGINE_CPU.to_string(),
@@ -201,8 +218,8 @@ pub fn command(config: Config, uringtrace: &Path, engine: &[String]) -> anyhow::
     let (program, rest) = engine.split_first().context("empty engine command")?;
     let cmd = match config.tracer() {
         None => {
-            let mut cmd = Command::new(program);
-            cmd.args(rest);
+            let mut cmd = own_session();
+            cmd.arg(program).args(rest);
             cmd
         }
         Some(Tracer::Uringtrace) => {
@@ -244,10 +261,19 @@ pub fn command(config: Config, uringtrace: &Path, engine: &[String]) -> anyhow::
     Ok(cmd)
 }
 
-/// `taskset -c 1`, ready for the tracer's command line.
+/// `setsid` and the autogroup's nice (see [`NICE`]), ready for a command
+/// line. `setsid` and `sh` exec it: it keeps the pid spawned.
+fn own_session() -> Command {
+    let mut cmd = Command::new("setsid");
+    cmd.args(["sh", "-c", AUTOGROUP_NICE, "sh"]);
+    cmd
+}
+
+/// `nice -n -20 taskset -c 1` in a session of its own, ready for the
+/// tracer's command line.
 pub fn pinned_tracer() -> Command {
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", TRACER_CPU]);
+    let mut cmd = own_session();
+    cmd.args(["nice", "-n", NICE, "taskset", "-c", TRACER_CPU]);
     cmd
 }
 

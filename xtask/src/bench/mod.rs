@@ -96,7 +96,7 @@ impl Plan {
                 zero_loss_seconds: 3.0,
                 attach_rounds: 7,
                 noise: NoisePolicy {
-                    quiet_wait: Duration::from_secs(10),
+                    quiet_wait: Duration::from_secs(2),
                     attempts: 3,
                     budget: Duration::from_secs(20 * 60),
                 },

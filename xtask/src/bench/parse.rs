@@ -23,6 +23,9 @@ pub struct Engine {
     pub nops_per_s: f64,
     /// The engine's own CPU time, the eBPF programs run in it included.
     pub cpu_s: f64,
+    /// Time the engine's loop waited for its CPU; `None` without
+    /// schedstats.
+    pub wait_s: Option<f64>,
 }
 
 impl Engine {
@@ -40,6 +43,7 @@ impl Engine {
             elapsed_ns: int("elapsed_ns")?,
             nops_per_s: v["nops_per_s"].as_f64().context("no `nops_per_s`")?,
             cpu_s: (int("cpu_user_us")? + int("cpu_sys_us")?) as f64 / 1e6,
+            wait_s: v["runqueue_wait_ns"].as_u64().map(|ns| ns as f64 / 1e9),
         })
     }
 

@@ -6,10 +6,10 @@ use anyhow::Context as _;
 use serde_json::{Map, Value, json};
 
 use super::{
-    analysis::{ByBatch, Drops, Results, fmt_opt},
+    analysis::{ByBatch, Drops, Results, Run, fmt_opt},
     configs::{BATCHES, Config},
     plot,
-    sampling::QUIET_SHARE,
+    runner::{MAX_ENGINE_WAIT, MAX_TRACER_WAIT},
 };
 
 /// Drop shares above this mark a throughput as flattered by the drops.
@@ -93,9 +93,11 @@ fn json(r: &Results) -> Value {
             "date": m.date,
             "loadavg_start": m.loadavg_start,
             "loadavg_end": m.loadavg_end,
-            "other_load_share_median": other.median,
-            "other_load_share_max": other.max,
-            "noisy_runs_kept": other.noisy_runs,
+            "engine_wait_share_median": other.engine_wait_median,
+            "engine_wait_share_max": other.engine_wait_max,
+            "tracer_wait_share_median": other.tracer_wait_median,
+            "tracer_wait_share_max": other.tracer_wait_max,
+            "disturbed_runs_kept": other.disturbed_runs,
             "runs_made": other.attempts,
             "noise_wait_and_rerun_s": r.noise_spent.as_secs_f64(),
         },
@@ -152,27 +154,33 @@ fn json(r: &Results) -> Value {
             "met": t.met,
             "missed_by": t.missed_by,
         })).collect::<Vec<_>>(),
-        "runs": r.runs.iter().map(|run| {
-            let x = &run.result;
-            json!({
-                "round": run.round + 1,
-                "config": x.spec.config.label(),
-                "batch": x.spec.batch,
-                "nops": x.engine.nops,
-                "enters": x.engine.enters,
-                "elapsed_ns": x.engine.elapsed_ns,
-                "nops_per_s": x.engine.nops_per_s,
-                "engine_cpu_s": x.engine.cpu_s,
-                "events": x.tracer.as_ref().map(|t| t.events),
-                "received": x.tracer.as_ref().and_then(|t| t.received),
-                "dropped": x.tracer.as_ref().and_then(|t| t.dropped),
-                "tracer_cpu_s": x.tracer.as_ref().and_then(|t| t.cpu_s),
-                "cpu0_other_share": x.cpu0_other_share,
-                "cpu1_other_share": x.cpu1_other_share,
-                "attempts": x.attempts,
-                "wall_s": x.wall_s,
-            })
-        }).collect::<Vec<_>>(),
+        "runs": r.runs.iter().map(run_json).collect::<Vec<_>>(),
+    })
+}
+
+/// One run as kept (built apart: the whole results object in one `json!`
+/// goes past the macro's recursion limit).
+fn run_json(run: &Run) -> Value {
+    let x = &run.result;
+    let t = x.tracer.as_ref();
+    json!({
+        "round": run.round + 1,
+        "config": x.spec.config.label(),
+        "batch": x.spec.batch,
+        "nops": x.engine.nops,
+        "enters": x.engine.enters,
+        "elapsed_ns": x.engine.elapsed_ns,
+        "nops_per_s": x.engine.nops_per_s,
+        "engine_cpu_s": x.engine.cpu_s,
+        "events": t.map(|t| t.events),
+        "received": t.and_then(|t| t.received),
+        "dropped": t.and_then(|t| t.dropped),
+        "tracer_cpu_s": t.and_then(|t| t.cpu_s),
+        "engine_wait_share": x.engine_wait_share,
+        "tracer_wait_share": x.tracer_wait_share,
+        "kept_attempt": x.attempts,
+        "runs_made": x.runs_made,
+        "wall_s": x.wall_s,
     })
 }
 
@@ -238,21 +246,26 @@ fn markdown(r: &Results) -> String {
         md,
         "The engine (`uringtrace workload nop-bench`: NOPs, N per submit-and-wait \
          `io_uring_enter`, reaped from the CQ) runs on CPU 0, every tracer on CPU 1. The \
-         machine is shared: each run waits for both CPUs to be quiet, and is made again \
-         (up to {} times, within {:.0} s in all) when other work took more than {} of CPU 0 \
-         or of the tracer's CPU during it. {:.0} s went to waiting and running again; {} runs \
-         were made for the {} kept; other work took {} of a CPU in the median run kept, {} \
-         in the worst ({} runs kept over the threshold). Every figure below is a ratio of \
-         runs of the same round, then the median over rounds.\n",
+         machine is shared: both run at nice -20, each run waits (a while) for both CPUs to \
+         be quiet, and is made again (up to {} times, within {:.0} s in all) when the engine \
+         spent more than {} of it runnable but waiting for its CPU (run-queue delay, from \
+         schedstat), or the tracer more than {} (a tracer waits a little at every wake-up \
+         even on an idle CPU). {:.0} s went to waiting and running again; {} runs were made \
+         for the {} kept. The engine waited {} of the run in the median run kept ({} in the \
+         worst), the tracer {} ({}); {} runs were kept although disturbed. Every figure \
+         below is a ratio of runs of the same round, then the median over rounds.\n",
         r.plan.noise.attempts,
         r.plan.noise.budget.as_secs_f64(),
-        pct(Some(QUIET_SHARE)),
+        pct(Some(MAX_ENGINE_WAIT)),
+        pct(Some(MAX_TRACER_WAIT)),
         r.noise_spent.as_secs_f64(),
         other.attempts,
         r.runs.len(),
-        pct(other.median),
-        pct(other.max),
-        other.noisy_runs,
+        pct(other.engine_wait_median),
+        pct(other.engine_wait_max),
+        pct(other.tracer_wait_median),
+        pct(other.tracer_wait_max),
+        other.disturbed_runs,
     );
 
     let _ = writeln!(md, "## Throughput\n");
@@ -481,7 +494,7 @@ fn markdown(r: &Results) -> String {
             "NOPs/s",
             "events/s",
             "dropped",
-            "other work (share of a CPU)",
+            "waited for a CPU",
         ],
     );
     for p in &zl.probes {

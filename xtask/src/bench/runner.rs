@@ -27,9 +27,17 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 /// released after RCU grace periods) to settle.
 const PAUSE_BETWEEN_RUNS: Duration = Duration::from_millis(200);
 
+/// A run is disturbed when the engine spent more than this share of its
+/// loop runnable but waiting for its CPU: other work in the way.
+pub const MAX_ENGINE_WAIT: f64 = 0.05;
+/// The same for the tracer, held to a looser bound: a tracer waits a
+/// little at each wake-up even on an idle CPU, a few percent for one that
+/// wakes thousands of times a second.
+pub const MAX_TRACER_WAIT: f64 = 0.15;
+
 /// What to do about other work on the machine: wait for both CPUs to be
-/// quiet before a run, and run again when other work took more than
-/// [`sampling::QUIET_SHARE`] of either CPU during the engine's loop.
+/// quiet before a run, and run again when it was disturbed (see
+/// [`RunResult::disturbed`]).
 #[derive(Debug, Clone, Copy)]
 pub struct NoisePolicy {
     pub quiet_wait: Duration,
@@ -84,6 +92,8 @@ pub struct TracerOutcome {
     pub dropped: Option<u64>,
     /// The tracer process's CPU seconds over the engine's loop.
     pub cpu_s: Option<f64>,
+    /// Seconds the tracer waited for its CPU over the engine's loop.
+    pub wait_s: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,13 +101,15 @@ pub struct RunResult {
     pub spec: RunSpec,
     pub engine: Engine,
     pub tracer: Option<TracerOutcome>,
-    /// CPU 0's busy time over the engine's loop beyond the engine's own,
-    /// as a share of the loop: load from elsewhere that slowed it.
-    pub cpu0_other_share: Option<f64>,
-    /// The same for CPU 1 beyond the tracer's own (all of it for U).
-    pub cpu1_other_share: Option<f64>,
-    /// Runs made to get this one (more than 1 when others were noisy).
+    /// The share of the engine's loop that the engine, and the tracer,
+    /// were runnable but waiting for their CPU: other work that got in
+    /// their way.
+    pub engine_wait_share: Option<f64>,
+    pub tracer_wait_share: Option<f64>,
+    /// Which of the runs made for this spec this is (the least disturbed),
+    /// and how many were made.
     pub attempts: u32,
+    pub runs_made: u32,
     /// From start to exit, tracer start-up and teardown included.
     pub wall_s: f64,
 }
@@ -126,29 +138,33 @@ impl RunResult {
             }
         }
         let other = self.other_share();
-        if other > 0.05 {
-            s += &format!(
-                " (up to {:.0}% of a CPU busy with other work)",
-                other * 100.0
-            );
+        if other > 0.02 {
+            s += &format!(" (waited for a CPU {:.0}% of the time)", other * 100.0);
         }
         if self.attempts > 1 {
-            s += &format!(" [attempt {}]", self.attempts);
+            s += &format!(" [kept attempt {}]", self.attempts);
         }
         s
     }
 
-    /// The larger share of CPU 0 or (for a tracer) CPU 1 that other work
-    /// took during the engine's loop.
+    /// The larger share of the engine's loop that the engine or the
+    /// tracer waited for its CPU.
     pub fn other_share(&self) -> f64 {
-        let cpu1 = if self.tracer.is_some() {
-            self.cpu1_other_share
-        } else {
-            None
-        };
-        self.cpu0_other_share
+        self.engine_wait_share
             .unwrap_or(0.0)
-            .max(cpu1.unwrap_or(0.0))
+            .max(self.tracer_wait_share.unwrap_or(0.0))
+    }
+
+    /// How far over its bound ([`MAX_ENGINE_WAIT`], [`MAX_TRACER_WAIT`])
+    /// the engine's or the tracer's wait went: over 1 is disturbed.
+    pub fn disturbance(&self) -> f64 {
+        let engine = self.engine_wait_share.unwrap_or(0.0) / MAX_ENGINE_WAIT;
+        let tracer = self.tracer_wait_share.unwrap_or(0.0) / MAX_TRACER_WAIT;
+        engine.max(tracer)
+    }
+
+    pub fn disturbed(&self) -> bool {
+        self.disturbance() > 1.0
     }
 }
 
@@ -193,7 +209,9 @@ impl Runner {
     /// disturbed run.
     pub fn run(&self, spec: &RunSpec) -> anyhow::Result<RunResult> {
         let mut best: Option<RunResult> = None;
+        let mut made = 0;
         for attempt in 1..=self.noise.attempts.max(1) {
+            made = attempt;
             thread::sleep(PAUSE_BETWEEN_RUNS);
             let began = Instant::now();
             self.wait_for_quiet()?;
@@ -204,10 +222,10 @@ impl Runner {
                 self.spend(began.elapsed());
             }
             result.attempts = attempt;
-            let quiet = result.other_share() <= sampling::QUIET_SHARE;
+            let quiet = !result.disturbed();
             if best
                 .as_ref()
-                .is_none_or(|b| result.other_share() < b.other_share())
+                .is_none_or(|b| result.disturbance() < b.disturbance())
             {
                 best = Some(result);
             }
@@ -215,7 +233,9 @@ impl Runner {
                 break;
             }
         }
-        best.context("no run made")
+        let mut best = best.context("no run made")?;
+        best.runs_made = made;
+        Ok(best)
     }
 
     /// Waits for a quiet machine as long as the policy and the budget let.
@@ -255,7 +275,7 @@ impl Runner {
         let limit = Duration::from_secs_f64(spec.seconds) + RUN_GRACE;
         let mut series = Series::default();
         let status = loop {
-            series.push(sampling::sample(tracer_pid)?);
+            series.push(sampling::sample(tracer_pid));
             if let Some(status) = child.try_wait().context("waiting for the run")? {
                 break status;
             }
@@ -292,29 +312,27 @@ impl Runner {
                     (Tracer::Bpftrace, _) => (Some(out.printed), Some(out.lost)),
                     (Tracer::Strace, _) => (None, None),
                 };
+                let between = series.tracer_between(from, to);
                 Some(TracerOutcome {
                     events,
                     received,
                     dropped,
-                    cpu_s: series.tracer_cpu_s(from, to),
+                    cpu_s: between.map(|(cpu, _)| cpu),
+                    wait_s: between.map(|(_, wait)| wait),
                 })
             }
         };
         let loop_s = engine.elapsed_ns as f64 / 1e9;
-        let cpu0_other_share = series
-            .cpu_busy_s(0, from, to)
-            .map(|busy| ((busy - engine.cpu_s) / loop_s).max(0.0));
-        let tracer_cpu = tracer.as_ref().and_then(|t| t.cpu_s).unwrap_or(0.0);
-        let cpu1_other_share = series
-            .cpu_busy_s(1, from, to)
-            .map(|busy| ((busy - tracer_cpu) / loop_s).max(0.0));
+        let engine_wait_share = engine.wait_s.map(|w| w / loop_s);
+        let tracer_wait_share = tracer.as_ref().and_then(|t| t.wait_s).map(|w| w / loop_s);
         Ok(RunResult {
             spec: *spec,
             engine,
             tracer,
-            cpu0_other_share,
-            cpu1_other_share,
+            engine_wait_share,
+            tracer_wait_share,
             attempts: 1,
+            runs_made: 1,
             wall_s,
         })
     }

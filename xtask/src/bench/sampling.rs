@@ -1,7 +1,7 @@
-//! CPU time read from /proc while a run goes on: the tracer process's own
-//! (all its threads; the engine it waits for is not in it), and each
-//! CPU's, sampled often enough to be read over exactly the engine's timed
-//! loop; and a wait for both CPUs to be quiet before a run.
+//! The tracer's CPU time and run-queue delay read from /proc while a run
+//! goes on (all its threads; the engine it waits for is not in them),
+//! sampled often enough to be read over exactly the engine's timed loop;
+//! and a wait for both CPUs to be quiet before a run.
 
 use std::{
     fs, thread,
@@ -17,10 +17,15 @@ const TICKS_PER_S: f64 = 100.0;
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub unix_ns: u64,
-    /// utime + stime of the tracer, in ticks.
-    pub tracer_ticks: Option<u64>,
-    /// Busy ticks (everything but idle and iowait) of CPU 0 and CPU 1.
-    pub cpu_busy: [u64; 2],
+    /// The tracer's CPU time and run-queue delay, in ns, summed over its
+    /// threads.
+    pub tracer: Option<TaskTimes>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskTimes {
+    pub cpu_ns: u64,
+    pub wait_ns: u64,
 }
 
 pub fn now_unix_ns() -> u64 {
@@ -29,34 +34,43 @@ pub fn now_unix_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// One sample; `tracer` is the pid whose CPU time to read.
-pub fn sample(tracer: Option<u32>) -> anyhow::Result<Sample> {
-    let unix_ns = now_unix_ns();
-    // A tracer that has exited but is not yet reaped still has its stat;
-    // one already reaped has none, and its last sample stands.
-    let tracer_ticks = tracer.and_then(|pid| process_ticks(pid).ok());
-    Ok(Sample {
-        unix_ns,
-        tracer_ticks,
-        cpu_busy: cpu_busy_ticks()?,
+/// One sample; `tracer` is the pid whose times to read.
+pub fn sample(tracer: Option<u32>) -> Sample {
+    Sample {
+        unix_ns: now_unix_ns(),
+        // One that is gone has no times, and its last sample stands.
+        tracer: tracer.and_then(|pid| process_times(pid).ok()),
+    }
+}
+
+/// The schedstat (`cpu_ns wait_ns timeslices`) of every thread of `pid`,
+/// summed: the scheduler's own nanosecond counts, where /proc/PID/stat
+/// has 10 ms ticks.
+fn process_times(pid: u32) -> anyhow::Result<TaskTimes> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = TaskTimes::default();
+    for entry in fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let path = entry
+            .with_context(|| format!("reading {dir}"))?
+            .path()
+            .join("schedstat");
+        // A thread that ended since the listing has no schedstat left.
+        if let Ok(text) = fs::read_to_string(&path) {
+            let t =
+                parse_schedstat(&text).with_context(|| format!("parsing {}", path.display()))?;
+            total.cpu_ns += t.cpu_ns;
+            total.wait_ns += t.wait_ns;
+        }
+    }
+    Ok(total)
+}
+
+fn parse_schedstat(text: &str) -> Option<TaskTimes> {
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    Some(TaskTimes {
+        cpu_ns: fields.next()??,
+        wait_ns: fields.next()??,
     })
-}
-
-/// utime + stime of `pid` (fields 14 and 15 of /proc/PID/stat).
-fn process_ticks(pid: u32) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_process_ticks(&stat).with_context(|| format!("parsing {path}"))
-}
-
-fn parse_process_ticks(stat: &str) -> Option<u64> {
-    // The command name (field 2) may hold spaces and parentheses: fields
-    // are counted after its last `)`, from field 3 (the state).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
-    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
-    Some(utime + stime)
 }
 
 fn cpu_busy_ticks() -> anyhow::Result<[u64; 2]> {
@@ -109,19 +123,14 @@ impl Series {
         Some(v0 as f64 + f * (v1 as f64 - v0 as f64))
     }
 
-    /// CPU seconds the tracer used between `from` and `to`, if the samples
-    /// cover that span.
-    pub fn tracer_cpu_s(&self, from: u64, to: u64) -> Option<f64> {
-        let a = self.at(from, |s| s.tracer_ticks)?;
-        let b = self.at(to, |s| s.tracer_ticks)?;
-        Some((b - a) / TICKS_PER_S)
-    }
-
-    /// CPU `cpu`'s (0 or 1) busy seconds between `from` and `to`.
-    pub fn cpu_busy_s(&self, cpu: usize, from: u64, to: u64) -> Option<f64> {
-        let a = self.at(from, |s| Some(s.cpu_busy[cpu]))?;
-        let b = self.at(to, |s| Some(s.cpu_busy[cpu]))?;
-        Some((b - a) / TICKS_PER_S)
+    /// The tracer's CPU seconds and run-queue wait seconds between `from`
+    /// and `to`, if the samples cover that span.
+    pub fn tracer_between(&self, from: u64, to: u64) -> Option<(f64, f64)> {
+        let cpu_a = self.at(from, |s| Some(s.tracer?.cpu_ns))?;
+        let cpu_b = self.at(to, |s| Some(s.tracer?.cpu_ns))?;
+        let wait_a = self.at(from, |s| Some(s.tracer?.wait_ns))?;
+        let wait_b = self.at(to, |s| Some(s.tracer?.wait_ns))?;
+        Some(((cpu_b - cpu_a) / 1e9, (wait_b - wait_a) / 1e9))
     }
 }
 
@@ -158,9 +167,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn process_stat() {
-        let stat = "123 (a (b) c) S 1 123 123 0 -1 4194304 100 0 0 0 250 75 3 4 20 0 1 0 5 0 0";
-        assert_eq!(parse_process_ticks(stat), Some(325));
+    fn schedstat() {
+        assert_eq!(
+            parse_schedstat("2474913 68151 12\n"),
+            Some(TaskTimes {
+                cpu_ns: 2474913,
+                wait_ns: 68151
+            })
+        );
+        assert_eq!(parse_schedstat("12"), None);
     }
 
     #[test]
@@ -174,15 +189,18 @@ mod tests {
     #[test]
     fn interpolation() {
         let mut series = Series::default();
-        for (t, ticks) in [(0, 0), (1_000_000_000, 100), (2_000_000_000, 150)] {
+        for (t, ns) in [(0, 0), (1_000_000_000, 100), (2_000_000_000, 150)] {
             series.push(Sample {
                 unix_ns: t,
-                tracer_ticks: Some(ticks),
-                cpu_busy: [ticks, 0],
+                tracer: Some(TaskTimes {
+                    cpu_ns: ns * 10_000_000,
+                    wait_ns: ns * 1_000_000,
+                }),
             });
         }
-        let cpu = series.tracer_cpu_s(500_000_000, 1_500_000_000).unwrap();
+        let (cpu, wait) = series.tracer_between(500_000_000, 1_500_000_000).unwrap();
         assert!((cpu - 0.75).abs() < 1e-9, "{cpu}");
-        assert!(series.tracer_cpu_s(500_000_000, 3_000_000_000).is_none());
+        assert!((wait - 0.075).abs() < 1e-9, "{wait}");
+        assert!(series.tracer_between(500_000_000, 3_000_000_000).is_none());
     }
 }

@@ -24,7 +24,7 @@ pub struct Probe {
     /// Events over the whole loop, and how many of them were dropped.
     pub events: u64,
     pub dropped: u64,
-    /// The larger share of a CPU that other work took during it.
+    /// The larger share of it that the engine or T waited for its CPU.
     pub other_share: f64,
 }
 
