@@ -66,7 +66,9 @@ pub fn parse(lines: &[String]) -> Console {
                 "BUG:",
                 "WARNING:",
                 "general protection fault",
-                "Call Trace:",
+                // Where a kernel-mode fault happened: the useful part of an oops.
+                "RIP: 0010:",
+                "Kernel panic",
             ]
             .iter()
             .any(|w| line.contains(w))

@@ -53,7 +53,10 @@ pub struct VmTestArgs {
     /// VMs running at once.
     #[arg(long, default_value_t = DEFAULT_JOBS)]
     pub jobs: usize,
-    /// Virtual CPUs per VM.
+    /// Virtual CPUs per VM. More than one costs time under TCG (two VMs of
+    /// one CPU finish sooner than one of two), and a 7.2 guest with two
+    /// TCG CPUs oopsed (int3 in trace_syscall_exit) while tracepoints were
+    /// being switched on and off.
     #[arg(long, default_value_t = DEFAULT_CPUS)]
     pub cpus: u32,
     /// Memory per VM, in MiB.
