@@ -311,7 +311,7 @@ fn markdown(r: &Results) -> String {
     if any_dropped {
         let _ = writeln!(
             md,
-            "\n† Dropped over {:.0}% of its events (see below). A program that finds the ring \
+            "\n† Dropped more than {}% of its events (see below). A program that finds the ring \
              buffer full skips the copy and returns, so a tracer that drops slows the traced \
              program less than one that delivers every event would: these figures flatter it. \
              The zero-loss rate below is T's throughput without drops.",
@@ -517,8 +517,8 @@ fn markdown(r: &Results) -> String {
     let _ = writeln!(md, "\n## Tracer CPU per million events\n");
     let _ = writeln!(
         md,
-        "CPU seconds of the tracer process (all its threads, from /proc/PID/stat, sampled every \
-         20 ms and interpolated over the engine's loop; eBPF programs run in the engine and are \
+        "CPU seconds of the tracer process (all its threads, from /proc/PID/task/*/schedstat, \
+         sampled every 20 ms and interpolated over the engine's loop; eBPF programs run in the engine and are \
          not in it), per million events of the workload as each tracer sees them: uringtrace a \
          record per submission, CQE and io_uring_enter; bpftrace a probe per submission and \
          CQE and two per io_uring_enter; strace one per io_uring_enter.\n"
@@ -576,7 +576,9 @@ fn markdown(r: &Results) -> String {
          enter), the configurations in an order rotated from round to round; each run is a \
          fresh tracer and a fresh engine.\n\
          - The engine is pinned with `taskset -c 0` (it is the tracer's command, so it is \
-         traced from exec), the tracer with `taskset -c 1`.\n\
+         traced from exec), the tracer with `taskset -c 1`; both run at `nice -n -20` in a \
+         session of their own (`setsid`) whose autogroup is set to nice -20 too, since with \
+         sched_autogroup nice alone does not rank tasks of different sessions.\n\
          - The engine's throughput is its own count over its own timed loop, so start-up and \
          teardown of the tracers are not in it.\n\
          - bpftrace filters on `pid == cpid`, uringtrace on the traced process in the kernel. \
