@@ -8,22 +8,10 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    process::{Command, Output},
-};
+use std::process::{Command, Output};
 
-use common::{TempDir, bin, read_ndjson, require_root};
+use common::{TempDir, bin, read_ndjson, require_root, schema_validator};
 use serde_json::Value;
-
-fn schema_validator() -> jsonschema::Validator {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/uringtrace-event.schema.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
-    jsonschema::draft202012::new(&schema).expect("the schema compiles")
-}
 
 /// Every record of the file is valid against the schema.
 fn assert_valid(records: &[Value]) {

@@ -18,21 +18,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{TempDir, assert_no_drops, bin, require_root, trace_scenario};
+use common::{TempDir, assert_no_drops, bin, require_root, schema_validator, trace_scenario};
 use serde_json::Value;
-
-fn schema_validator() -> jsonschema::Validator {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/uringtrace-event.schema.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
-    assert!(
-        jsonschema::meta::is_valid(&schema),
-        "the schema is not a valid draft 2020-12 schema"
-    );
-    jsonschema::draft202012::new(&schema).expect("the schema compiles")
-}
 
 /// Every line of `text`, each checked to be exactly one JSON object.
 fn json_lines(text: &str) -> Vec<Value> {

@@ -220,3 +220,15 @@ pub fn skip(test: &str, why: &str) {
 pub fn has_kprobes() -> bool {
     std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
 }
+
+/// The JSON Schema of every record (docs/schema), compiled in: the VM suite
+/// runs the test binaries where the source tree is not.
+pub fn schema_validator() -> jsonschema::Validator {
+    let text = include_str!("../../../docs/schema/uringtrace-event.schema.json");
+    let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
+    assert!(
+        jsonschema::meta::is_valid(&schema),
+        "the schema is not a valid draft 2020-12 schema"
+    );
+    jsonschema::draft202012::new(&schema).expect("the schema compiles")
+}
