@@ -9,6 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use aya::maps::{MapData, RingBuf};
 use serde::Serialize;
 use tokio::{
     io::unix::AsyncFd,
@@ -221,6 +222,42 @@ fn render(window: &Window, in_flight: &BTreeMap<u32, usize>, interval: f64, json
     out
 }
 
+/// Takes everything in the ring buffer into the window, prints it and
+/// starts the next one.
+fn refresh(
+    ring: &mut AsyncFd<RingBuf<MapData>>,
+    decoder: &mut Decoder,
+    window: &mut Window,
+    undecodable: &mut u64,
+    args: &TopArgs,
+    tty: bool,
+) -> anyhow::Result<()> {
+    // Everything submitted to the ring buffer so far belongs to this
+    // interval.
+    while let Some(item) = ring.get_mut().next() {
+        if decoder
+            .decode(&item, &mut |event| window.add(&event))
+            .is_err()
+        {
+            *undecodable += 1;
+        }
+    }
+    decoder.flush(&mut |event| window.add(&event));
+    let in_flight = decoder.tracker.in_flight_by_ring();
+    let text = render(window, &in_flight, args.interval, args.json);
+    let mut stdout = std::io::stdout().lock();
+    if tty {
+        // Home and clear, as top(1) redraws.
+        let _ = write!(stdout, "\x1b[H\x1b[2J");
+    }
+    stdout
+        .write_all(text.as_bytes())
+        .context("writing to stdout")?;
+    stdout.flush().context("writing to stdout")?;
+    window.rows.clear();
+    Ok(())
+}
+
 pub fn run(args: TopArgs) -> anyhow::Result<i32> {
     if !(args.interval.is_finite() && args.interval > 0.0) {
         bail!(
@@ -293,31 +330,21 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
                 guard.clear_ready();
             }
             _ = tick.tick() => {
-                // Everything submitted to the ring buffer so far belongs
-                // to this interval.
-                while let Some(item) = ring.get_mut().next() {
-                    if decoder.decode(&item, &mut |event| window.add(&event)).is_err() {
-                        undecodable += 1;
-                    }
-                }
-                decoder.flush(&mut |event| window.add(&event));
-                let in_flight = decoder.tracker.in_flight_by_ring();
-                let text = render(&window, &in_flight, args.interval, args.json);
-                let mut stdout = std::io::stdout().lock();
-                if tty {
-                    // Home and clear, as top(1) redraws.
-                    let _ = write!(stdout, "\x1b[H\x1b[2J");
-                }
-                stdout.write_all(text.as_bytes()).context("writing to stdout")?;
-                stdout.flush().context("writing to stdout")?;
-                window.rows.clear();
+                refresh(&mut ring, &mut decoder, &mut window, &mut undecodable, &args, tty)?;
                 refreshes += 1;
                 if args.count.is_some_and(|n| refreshes >= n) {
                     break;
                 }
             }
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            // The interval cut short still shows what it counted.
+            _ = sigint.recv() => {
+                refresh(&mut ring, &mut decoder, &mut window, &mut undecodable, &args, tty)?;
+                break;
+            }
+            _ = sigterm.recv() => {
+                refresh(&mut ring, &mut decoder, &mut window, &mut undecodable, &args, tty)?;
+                break;
+            }
         }
     }
     let counters = attach::KernelCounters::read(&attached.counters)?;

@@ -24,16 +24,7 @@ fn top_counts_a_workload_exactly() {
         .unwrap();
     let pid = workload.id();
     let mut top = Command::new(bin())
-        .args([
-            "top",
-            "--json",
-            "-i",
-            "0.3",
-            "-n",
-            "5",
-            "-p",
-            &pid.to_string(),
-        ])
+        .args(["top", "--json", "-i", "0.3", "-p", &pid.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -44,6 +35,10 @@ fn top_counts_a_workload_exactly() {
     assert!(first.starts_with("uringtrace top: tracing"), "{first}");
     workload.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert!(workload.wait().unwrap().success());
+    // Done: Ctrl-C makes top print the interval it was in and exit, however
+    // slow the machine (a VM under emulation) made the workload.
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(top.id() as i32, libc::SIGINT) };
     let out = top.wait_with_output().unwrap();
     let stderr: Vec<String> = stderr_lines.map_while(Result::ok).collect();
     let stderr = stderr.join("\n");
@@ -53,7 +48,7 @@ fn top_counts_a_workload_exactly() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(refreshes.len(), 5);
+    assert!(!refreshes.is_empty());
     let truth = read_ndjson(&truth_path);
     let requests: Vec<&Value> = truth.iter().filter(|t| t["event"] == "submit").collect();
     let ring_fd = requests[0]["ring_fd"].as_i64().unwrap();
