@@ -290,6 +290,15 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
         task_filter: uringtrace_common::filter::TaskFilter::OFF,
         attach_mode: AttachMode::Auto,
     })?;
+    let mut decoder = Decoder::new(Tracker::new(
+        attached.formats.clone(),
+        MAX_PENDING,
+        attached.objects_missing.clone(),
+    ));
+    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    // Only once the handlers are in: a Ctrl-C from then on ends in a last
+    // refresh, not a killed process.
     // Tells a script when counting has started.
     eprintln!(
         "uringtrace top: tracing {}",
@@ -299,13 +308,6 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
             format!("pid {:?}", args.pids)
         }
     );
-    let mut decoder = Decoder::new(Tracker::new(
-        attached.formats.clone(),
-        MAX_PENDING,
-        attached.objects_missing.clone(),
-    ));
-    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     // SAFETY: the ring buffer owns its fd until the AsyncFd is dropped.
     let mut ring =
         unsafe { AsyncFd::register_with_interest(attached.events, tokio::io::Interest::READABLE) }
