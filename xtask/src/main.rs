@@ -71,7 +71,14 @@ fn main() -> anyhow::Result<()> {
             if host_only {
                 return Ok(());
             }
-            vm::run(&vm::VmTestArgs::default())
+            // The kernel whose io_uring the workload's scenarios are written
+            // for; the older ones of the matrix lack features they use
+            // (EXT_ARG min_wait_usec 6.12, NO_IOWAIT 6.15, wait regions
+            // 6.13, ...): `cargo xtask vm-test` runs them all.
+            vm::run(&vm::VmTestArgs {
+                kernel: vec!["7.2".into()],
+                ..vm::VmTestArgs::default()
+            })
         }
         Task::VmTest(args) => {
             if args.list {
