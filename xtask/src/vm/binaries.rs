@@ -29,7 +29,10 @@ pub fn build(debug: bool) -> anyhow::Result<Binaries> {
         .find(|a| a.kind == "bin" && a.name == "vm-init")
         .map(|a| a.executable)
         .context("cargo built no vm-init executable")?;
-    let mut args = vec!["test", "--no-run", "--package", "uringtrace"];
+    // `--test '*'`: the integration tests (and the binary they run) only;
+    // plain `--no-run` would also build the tracer's unit tests, a second
+    // build of the whole crate the VMs never run.
+    let mut args = vec!["test", "--no-run", "--package", "uringtrace", "--test", "*"];
     if !debug {
         args.push("--release");
     }

@@ -63,7 +63,8 @@ pub struct VmTestArgs {
     #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
     pub memory: u32,
     /// Time limit per VM, in seconds (boot and every test); the VM is
-    /// killed when it is reached and its missing results count as failed.
+    /// killed when it is reached. A VM whose console stays silent for
+    /// --test-timeout + 60 s (a hung boot or init) is killed sooner.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT)]
     pub timeout: u64,
     /// Time limit per test inside the VM, in seconds: a test still running
@@ -87,8 +88,11 @@ pub struct VmTestArgs {
 const DEFAULT_JOBS: usize = 2;
 const DEFAULT_CPUS: u32 = 1;
 const DEFAULT_MEMORY_MIB: u32 = 1024;
-const DEFAULT_TIMEOUT: u64 = 600;
-const DEFAULT_TEST_TIMEOUT: u64 = 120;
+const DEFAULT_TIMEOUT: u64 = 1500;
+const DEFAULT_TEST_TIMEOUT: u64 = 300;
+/// A console silent this much longer than a test may run: the VM's init
+/// (which reports every test it kills) or its kernel is stuck.
+const SILENCE_MARGIN: Duration = Duration::from_secs(60);
 const DEFAULT_TEST_THREADS: u32 = 1;
 
 /// What `cargo xtask test` runs after the host tests.
@@ -188,6 +192,7 @@ pub fn run(args: &VmTestArgs) -> anyhow::Result<()> {
         memory_mib: args.memory,
         cpus: args.cpus,
         timeout: Duration::from_secs(args.timeout),
+        silence: Duration::from_secs(args.test_timeout) + SILENCE_MARGIN,
     };
     let next = AtomicUsize::new(0);
     let runs: Mutex<Vec<(usize, KernelRun)>> = Mutex::new(Vec::new());
@@ -230,6 +235,19 @@ pub fn run(args: &VmTestArgs) -> anyhow::Result<()> {
         bail!(
             "no result from kernel(s) {}: see FAILED above and their logs",
             summary.broken_kernels.join(", ")
+        );
+    }
+    if runs.iter().all(|r| r.console.tests.is_empty()) {
+        bail!(
+            "no test ran in any VM{}",
+            if args.test_args.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (do the test arguments {:?} match any test name?)",
+                    args.test_args
+                )
+            }
         );
     }
     if summary.failed > 0 {
@@ -301,6 +319,12 @@ fn boot_one(kernel: &Prepared, initrd: &Path, settings: &qemu::Settings) -> Kern
         qemu::End::TimedOut => Some(format!(
             "timed out after {} s and killed (--timeout); last console line: {}",
             settings.timeout.as_secs(),
+            boot.lines.last().map_or("(none)", String::as_str)
+        )),
+        qemu::End::Silent => Some(format!(
+            "no console output for {} s, killed (the kernel or vm-init is stuck); \
+             last console line: {}",
+            settings.silence.as_secs(),
             boot.lines.last().map_or("(none)", String::as_str)
         )),
         qemu::End::Exited(_) if run.console.result.is_some() => None,

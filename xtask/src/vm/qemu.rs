@@ -39,13 +39,20 @@ pub struct Settings {
     pub accel: Vec<&'static str>,
     pub memory_mib: u32,
     pub cpus: u32,
+    /// For the whole run.
     pub timeout: Duration,
+    /// Longest the console may stay silent: a hung boot or init is caught
+    /// long before `timeout`.
+    pub silence: Duration,
 }
 
 pub enum End {
     /// qemu exited: the guest powered off (or qemu failed, see stderr).
     Exited(ExitStatus),
+    /// Killed at `Settings::timeout`.
     TimedOut,
+    /// Killed after `Settings::silence` without a console line.
+    Silent,
     /// The kernel's "Kernel panic - not syncing" line.
     Panicked(String),
 }
@@ -91,6 +98,7 @@ pub fn accel_args(
         memory_mib: 256,
         cpus: 1,
         timeout: PROBE_TIMEOUT,
+        silence: PROBE_TIMEOUT,
     };
     let probe = boot(
         vmlinuz,
@@ -102,7 +110,7 @@ pub fn accel_args(
     )?;
     match probe.end {
         End::Panicked(_) => Ok((KVM_THEN_TCG.to_vec(), "KVM (a test boot worked)".into())),
-        End::TimedOut => tcg(format!(
+        End::TimedOut | End::Silent => tcg(format!(
             "a test boot under KVM hung for {} s",
             PROBE_TIMEOUT.as_secs()
         )),
@@ -191,16 +199,27 @@ pub fn boot(
 
     let mut lines = Vec::new();
     let mut deadline = started + settings.timeout;
+    let mut last_line = started;
     let mut panic_line: Option<String> = None;
-    let mut timed_out = false;
+    let mut killed: Option<End> = None;
     loop {
         let now = Instant::now();
-        if now >= deadline {
-            timed_out = panic_line.is_none();
+        if panic_line.is_none() {
+            if now >= deadline {
+                killed = Some(End::TimedOut);
+                break;
+            }
+            if now >= last_line + settings.silence {
+                killed = Some(End::Silent);
+                break;
+            }
+        } else if now >= deadline {
             break;
         }
-        match rx.recv_timeout(deadline - now) {
+        let wait = deadline.min(last_line + settings.silence).max(now) - now;
+        match rx.recv_timeout(wait.max(Duration::from_millis(10))) {
             Ok(line) => {
+                last_line = Instant::now();
                 on_line(&line, started.elapsed());
                 if panic_line.is_none() && line.contains("Kernel panic - not syncing") {
                     panic_line = Some(line.clone());
@@ -226,10 +245,10 @@ pub fn boot(
         .map_err(|_| anyhow::anyhow!("the console reader panicked"))?;
     logged.with_context(|| format!("writing the console to {}", log.display()))?;
     let stderr = stderr_reader.join().unwrap_or_default();
-    let end = match (panic_line, timed_out) {
+    let end = match (panic_line, killed) {
         (Some(line), _) => End::Panicked(line),
-        (None, true) => End::TimedOut,
-        (None, false) => End::Exited(status),
+        (None, Some(end)) => end,
+        (None, None) => End::Exited(status),
     };
     Ok(Boot {
         end,
