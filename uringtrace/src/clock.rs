@@ -48,7 +48,9 @@ impl WallClock {
     /// Local `HH:MM:SS.uuuuuu`, as `strace -tt` prints.
     pub fn local_hms(&self, monotonic_ns: u64) -> String {
         let ns = self.wall_ns(monotonic_ns);
-        let secs = ns.div_euclid(1_000_000_000) as libc::time_t;
+        // `as _`: time_t is i64 on every 64-bit target, but the libc crate
+        // deprecates naming it on musl (its width is to change there).
+        let secs = ns.div_euclid(1_000_000_000) as _;
         let micros = ns.rem_euclid(1_000_000_000) / 1000;
         // SAFETY: localtime_r with valid pointers; tm is plain data.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
