@@ -25,12 +25,18 @@ enum Task {
     Setup,
     /// Set up, build, and trace the built-in `tour` workload in text mode.
     Demo,
-    /// Set up, then run the unit and integration tests (needs root), then
-    /// the integration tests again in VMs on every kernel of the matrix
-    /// (see `vm-test`).
+    /// Set up, then run the unit and integration tests (needs root); with
+    /// `--vm`, the integration tests again in a VM on sid's 7.2 kernel (see
+    /// `vm-test` for the whole matrix).
     Test {
-        /// Only the tests on this machine, not the VM suite.
+        /// Also run the VM suite on 7.2 (about 11 minutes under TCG). Not
+        /// the default yet: one test (comm_selects_one_of_two_workloads)
+        /// failed once of two runs there, and the older kernels lack
+        /// features the scenarios use.
         #[arg(long)]
+        vm: bool,
+        /// Kept for scripts: the host tests only (the default).
+        #[arg(long, hide = true)]
         host_only: bool,
         /// Extra arguments for `cargo test` (e.g. a test name filter); the
         /// VM suite runs in full.
@@ -60,15 +66,17 @@ fn main() -> anyhow::Result<()> {
             run::demo()
         }
         Task::Test {
+            vm,
             host_only,
             cargo_args,
         } => {
             setup::run()?;
-            if !host_only {
+            let vm = vm && !host_only;
+            if vm {
                 setup::vm_tools()?;
             }
             test::run(&cargo_args)?;
-            if host_only {
+            if !vm {
                 return Ok(());
             }
             // The kernel whose io_uring the workload's scenarios are written
