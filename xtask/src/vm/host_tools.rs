@@ -9,6 +9,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
+use crate::vm::initramfs::ExtraFile;
+
 /// (program, why the VM needs this machine's copy).
 pub const TOOLS: [(&str, &str); 2] = [
     (
@@ -22,23 +24,18 @@ pub const TOOLS: [(&str, &str); 2] = [
     ),
 ];
 
-/// One file to copy: where it goes in the VM (no leading `/`), and from.
-pub struct HostFile {
-    pub inside: String,
-    pub source: PathBuf,
-}
-
 /// The tools (in /bin, ahead of busybox's applets in PATH and where
 /// `#!/bin/sh` looks) and their libraries, at the paths the dynamic loader
 /// will look for them.
-pub fn collect() -> anyhow::Result<Vec<HostFile>> {
-    let mut files: Vec<HostFile> = Vec::new();
+pub fn collect() -> anyhow::Result<Vec<ExtraFile>> {
+    let mut files: Vec<ExtraFile> = Vec::new();
     for (tool, why) in TOOLS {
         let path = find_in_path(tool)
             .with_context(|| format!("{tool} is not installed on this machine: {why}"))?;
-        files.push(HostFile {
+        files.push(ExtraFile {
             inside: format!("bin/{tool}"),
             source: path.clone(),
+            mode: 0o755,
         });
         for lib in libraries(&path)? {
             let inside = lib
@@ -47,9 +44,10 @@ pub fn collect() -> anyhow::Result<Vec<HostFile>> {
                 .trim_start_matches('/')
                 .to_string();
             if !files.iter().any(|f| f.inside == inside) {
-                files.push(HostFile {
+                files.push(ExtraFile {
                     inside,
                     source: lib,
+                    mode: 0o755,
                 });
             }
         }

@@ -5,20 +5,21 @@
 //!
 //! Layout: `/init` (vm-init), busybox and its applet links in `/bin`, the
 //! host tools busybox cannot stand in for (with their libraries), the
-//! tracer at the absolute path the tests have compiled in, the test
-//! binaries in `/uringtrace-vm/tests/`, and `/uringtrace-vm/manifest`
-//! telling the init what to run.
+//! workspace's files and the tracer at their paths on this machine (the
+//! tests have those compiled in), the test binaries in
+//! `/uringtrace-vm/tests/`, and `/uringtrace-vm/manifest` telling the init
+//! what to run.
 
 use std::{
     collections::BTreeSet,
     fs::File,
     io::{self, BufWriter, Write},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use anyhow::{Context as _, bail};
 
-use crate::vm::{binaries::Binaries, host_tools::HostFile};
+use crate::vm::binaries::Binaries;
 
 /// What the manifest tells the init besides the test binaries.
 pub struct RunSettings<'a> {
@@ -28,11 +29,21 @@ pub struct RunSettings<'a> {
     pub test_args: &'a [String],
 }
 
+/// One more file for the VM: where it goes (no leading `/`), from where.
+pub struct ExtraFile {
+    pub inside: String,
+    pub source: PathBuf,
+    pub mode: u32,
+}
+
 /// The userland around the tests.
 pub struct Userland<'a> {
     pub busybox: &'a Path,
     pub applets: &'a [String],
-    pub host_files: &'a [HostFile],
+    /// The host tools and their libraries.
+    pub host_files: &'a [ExtraFile],
+    /// The workspace's files, at their paths on this machine.
+    pub sources: &'a [ExtraFile],
 }
 
 pub fn write(
@@ -58,8 +69,8 @@ pub fn write(
         for applet in userland.applets {
             cpio.symlink(&format!("bin/{applet}"), "busybox")?;
         }
-        for f in userland.host_files {
-            cpio.file_from(&f.inside, 0o755, &f.source)?;
+        for f in userland.host_files.iter().chain(userland.sources) {
+            cpio.file_from(&f.inside, f.mode, &f.source)?;
         }
         // Names for the ids the tests use (root, and nobody for the
         // unprivileged run), for the tools that print them.

@@ -15,6 +15,7 @@ mod initramfs;
 mod kernels;
 mod qemu;
 mod report;
+mod sources;
 
 use std::{
     fs,
@@ -148,6 +149,7 @@ pub fn run(args: &VmTestArgs) -> anyhow::Result<()> {
     let busybox_bin = busybox::prepare()?;
     let applets = busybox::applets(&busybox_bin)?;
     let host_files = host_tools::collect()?;
+    let source_files = sources::collect()?;
     let prepared: Vec<Prepared> = selected
         .iter()
         .map(|k| kernels::prepare(k, args.refresh_kernels))
@@ -163,6 +165,7 @@ pub fn run(args: &VmTestArgs) -> anyhow::Result<()> {
             busybox: &busybox_bin,
             applets: &applets,
             host_files: &host_files,
+            sources: &source_files,
         },
         &initramfs::RunSettings {
             timeout_per_test: args.test_timeout,
