@@ -64,6 +64,20 @@ impl RecordKind {
 /// attached, or the in-flight table was full): the arguments are unknown and
 /// zero, only the result is real.
 pub const HDR_ENTRY_MISSING_FLAG: u32 = 1 << 0;
+/// The task's `task_struct.flags` were read (request records, on kernels
+/// whose BTF gives their offset, 5.12 and later): `HDR_IO_WORKER` says
+/// whether it is an io_uring kernel thread. Without this bit, userspace can
+/// only go by the thread's name, which any thread can choose.
+pub const HDR_TASK_FLAGS_READ: u32 = 1 << 1;
+/// The task has `PF_IO_WORKER`: an io-wq worker or an SQPOLL thread (5.12+).
+pub const HDR_IO_WORKER: u32 = 1 << 2;
+
+/// `PF_IO_WORKER` in `task_struct.flags`. A `#define` in
+/// `include/linux/sched.h`, so BTF does not carry it; its value has been
+/// 0x10 since io-wq came (5.5), and since 5.12 the kernel sets it on every
+/// io_uring thread it creates (io-wq workers and SQPOLL threads, both made
+/// by `create_io_thread`), and on nothing else: a process cannot set it.
+pub const PF_IO_WORKER: u32 = 0x0000_0010;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]

@@ -17,11 +17,14 @@ pub mod request_object;
 pub mod summary;
 pub mod syscall;
 
-pub use header::{HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind};
+pub use header::{
+    HDR_ENTRY_MISSING_FLAG, HDR_IO_WORKER, HDR_TASK_FLAGS_READ, PF_IO_WORKER, RecordHeader,
+    RecordKind,
+};
 
 /// Bumped whenever any record layout changes. The userspace side refuses
 /// records of another version rather than misreading them.
-pub const RECORD_VERSION: u16 = 3;
+pub const RECORD_VERSION: u16 = 4;
 
 /// Length of the kernel's `task_struct::comm`.
 pub const COMM_LEN: usize = 16;

@@ -16,8 +16,15 @@ pub const SOCKADDR_COPY: usize = 112;
 pub const OBJ_FIXED_FILE: u8 = 1 << 0;
 pub const OBJ_PATH_TRUNCATED: u8 = 1 << 1;
 pub const OBJ_PATH2_TRUNCATED: u8 = 1 << 2;
+/// The request runs under other credentials than its submitter's: the
+/// kernel set REQ_F_CREDS because the SQE named a registered personality.
+pub const OBJ_CREDS: u8 = 1 << 3;
+/// With OBJ_CREDS: `creds_*` hold the ids read from `req->creds`.
+pub const OBJ_CREDS_READ: u8 = 1 << 4;
 
-/// What was read, by opcode family (`ObjectRecord.shape`).
+/// What was read, by opcode family (`ObjectRecord.shape`). `SHAPE_NONE`: an
+/// opcode without an object, recorded only for its credentials.
+pub const SHAPE_NONE: u8 = 0;
 pub const SHAPE_OPEN: u8 = 1;
 pub const SHAPE_PATH: u8 = 2;
 pub const SHAPE_TWO_PATHS: u8 = 3;
@@ -60,6 +67,12 @@ pub struct ObjectRecord {
     pub path2_len: i32,
     pub addr_len: i32,
     pub _pad2: i32,
+    /// With OBJ_CREDS_READ: the credentials the request runs under
+    /// (`struct cred` uid, gid, euid, egid, as kernel-global ids).
+    pub creds_uid: u32,
+    pub creds_gid: u32,
+    pub creds_euid: u32,
+    pub creds_egid: u32,
     pub path: [u8; PATH_COPY],
     pub path2: [u8; PATH_COPY],
     pub addr: [u8; SOCKADDR_COPY],
@@ -112,6 +125,17 @@ pub struct ObjectLayout {
     pub rw_pos: u32,
     pub rw_len: u32,
     pub sr_len: u32,
+    /// Size of `io_kiocb.flags` (4 before 6.10, then 8).
+    pub req_flags_size: u32,
+    /// REQ_F_CREDS_BIT, from the kernel's BTF enum (its number changes
+    /// between kernels); OFFSET_ABSENT when BTF lacks it.
+    pub creds_bit: u32,
+    /// `io_kiocb.creds`, and `struct cred`'s ids (`kuid_t.val`).
+    pub req_creds: u32,
+    pub cred_uid: u32,
+    pub cred_gid: u32,
+    pub cred_euid: u32,
+    pub cred_egid: u32,
     pub _pad: u32,
 }
 
@@ -154,6 +178,13 @@ impl ObjectLayout {
             rw_pos: a,
             rw_len: a,
             sr_len: a,
+            req_flags_size: 0,
+            creds_bit: a,
+            req_creds: a,
+            cred_uid: a,
+            cred_gid: a,
+            cred_euid: a,
+            cred_egid: a,
             _pad: 0,
         }
     };

@@ -43,6 +43,11 @@ static TASK_FILTER: TaskFilter = TaskFilter::OFF;
 /// BTF offsets for the request-object program.
 #[unsafe(no_mangle)]
 static OBJECT_LAYOUT: ObjectLayout = ObjectLayout::OFF;
+/// Offset of `task_struct.flags` (from BTF), to tell io_uring's own threads
+/// by PF_IO_WORKER; OFFSET_ABSENT before 5.12 or without BTF, where
+/// userspace goes by the thread's name instead.
+#[unsafe(no_mangle)]
+static TASK_FLAGS_OFFSET: u32 = OFFSET_ABSENT;
 /// `--ops`.
 #[unsafe(no_mangle)]
 static OPCODE_FILTER: OpcodeFilter = OpcodeFilter::ALL;
@@ -117,6 +122,10 @@ pub fn res_offset(tp: usize) -> u32 {
 #[inline(always)]
 pub fn cflags_offset(tp: usize) -> u32 {
     unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.cflags[tp]) }
+}
+#[inline(always)]
+pub fn task_flags_offset() -> u32 {
+    unsafe { core::ptr::read_volatile(&TASK_FLAGS_OFFSET) }
 }
 #[inline(always)]
 pub fn task_filter() -> TaskFilter {

@@ -3,7 +3,8 @@
 //! (the kernel's copy of the SQE, after prep), at offsets userspace took
 //! from this kernel's BTF. One record per decoded request, emitted before
 //! the submit tracepoint's own record when both programs are attached in
-//! that order.
+//! that order. Requests that run under a registered personality get a
+//! record too, whatever their opcode: the credentials `req->creds` names.
 
 use aya_ebpf::{
     helpers::{
@@ -17,9 +18,9 @@ use uringtrace_common::{
     RecordKind, counters, hook_mode,
     layout::OFFSET_ABSENT,
     request_object::{
-        LEN_UNKNOWN, OBJ_FIXED_FILE, OBJ_PATH_TRUNCATED, OBJ_PATH2_TRUNCATED, ObjectRecord,
-        PATH_COPY, SHAPE_OPEN, SHAPE_PATH, SHAPE_RW, SHAPE_SEND_RECV, SHAPE_SOCKADDR,
-        SHAPE_TWO_PATHS, SOCKADDR_COPY, op, shape_of,
+        LEN_UNKNOWN, OBJ_CREDS, OBJ_CREDS_READ, OBJ_FIXED_FILE, OBJ_PATH_TRUNCATED,
+        OBJ_PATH2_TRUNCATED, ObjectRecord, PATH_COPY, SHAPE_NONE, SHAPE_OPEN, SHAPE_PATH, SHAPE_RW,
+        SHAPE_SEND_RECV, SHAPE_SOCKADDR, SHAPE_TWO_PATHS, SOCKADDR_COPY, op, shape_of,
     },
     summary::SUMMARY_ONLY,
 };
@@ -32,7 +33,9 @@ use crate::{
 };
 
 /// REQ_F_FIXED_FILE: the SQE's fd is an index into the registered files.
-const REQ_F_FIXED_FILE: u32 = 1 << 0;
+/// Bit 0 on every kernel: the low byte of the request flags is the SQE's
+/// IOSQE_* byte (uapi).
+const REQ_F_FIXED_FILE: u64 = 1 << 0;
 
 #[inline(always)]
 fn read<T: Copy>(base: u64, offset: u32) -> Option<T> {
@@ -56,6 +59,37 @@ fn read_str(ptr: Option<u64>, dst: &mut [u8; PATH_COPY]) -> i32 {
         },
         _ => LEN_UNKNOWN,
     }
+}
+
+/// `io_kiocb.flags`, u32 or (6.10+) u64 as BTF said.
+#[inline(always)]
+fn req_flags(req: u64) -> u64 {
+    let offset = at(|l| &l.req_flags);
+    if at(|l| &l.req_flags_size) == 8 {
+        read::<u64>(req, offset).unwrap_or(0)
+    } else {
+        u64::from(read::<u32>(req, offset).unwrap_or(0))
+    }
+}
+
+/// Whether the request carries REQ_F_CREDS, whose bit comes from BTF.
+#[inline(always)]
+fn runs_under_creds(flags: u64) -> bool {
+    let bit = at(|l| &l.creds_bit);
+    bit < 64 && flags & (1u64 << bit) != 0
+}
+
+/// `req->creds`' uid, gid, euid, egid; `None` when an offset is unknown
+/// or a read faulted.
+#[inline(always)]
+fn read_creds(req: u64) -> Option<[u32; 4]> {
+    let cred: u64 = read(req, at(|l| &l.req_creds))?;
+    Some([
+        read(cred, at(|l| &l.cred_uid))?,
+        read(cred, at(|l| &l.cred_gid))?,
+        read(cred, at(|l| &l.cred_euid))?,
+        read(cred, at(|l| &l.cred_egid))?,
+    ])
 }
 
 /// A `struct filename *` member's name.
@@ -85,7 +119,12 @@ fn try_object(ctx: &BtfTracePointContext) -> Option<()> {
         ctx.arg(1)
     };
     let opcode: u8 = read(req, at(|l| &l.req_opcode))?;
-    let shape = shape_of(opcode)?;
+    let flags = req_flags(req);
+    let under_creds = runs_under_creds(flags);
+    let shape = shape_of(opcode).unwrap_or(SHAPE_NONE);
+    if shape == SHAPE_NONE && !under_creds {
+        return None;
+    }
     let ring: u64 = read(req, at(|l| &l.req_ctx)).unwrap_or(0);
     let task = current_task();
     if !is_traced(task.tgid) && unsafe { TRACED_RINGS.get(ring) }.is_none() {
@@ -106,12 +145,25 @@ fn try_object(ctx: &BtfTracePointContext) -> Option<()> {
     r.shape = shape;
     r._pad = 0;
     r._pad2 = 0;
-    let req_flags: u32 = read(req, at(|l| &l.req_flags)).unwrap_or(0);
-    r.flags = if req_flags & REQ_F_FIXED_FILE != 0 {
+    r.flags = if flags & REQ_F_FIXED_FILE != 0 {
         OBJ_FIXED_FILE
     } else {
         0
     };
+    r.creds_uid = 0;
+    r.creds_gid = 0;
+    r.creds_euid = 0;
+    r.creds_egid = 0;
+    if under_creds {
+        r.flags |= OBJ_CREDS;
+        if let Some([uid, gid, euid, egid]) = read_creds(req) {
+            r.flags |= OBJ_CREDS_READ;
+            r.creds_uid = uid;
+            r.creds_gid = gid;
+            r.creds_euid = euid;
+            r.creds_egid = egid;
+        }
+    }
     r.fd = read(req, at(|l| &l.req_fd)).unwrap_or(-1);
     r.dfd = -1;
     r.dfd2 = -1;

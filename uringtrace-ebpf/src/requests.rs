@@ -5,12 +5,14 @@
 
 use aya_ebpf::{
     EbpfContext as _,
-    helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel_buf},
+    helpers::{
+        bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
+    },
     macros::tracepoint,
     programs::TracePointContext,
 };
 use uringtrace_common::{
-    counters,
+    HDR_IO_WORKER, HDR_TASK_FLAGS_READ, PF_IO_WORKER, counters,
     filter::FILTER_ALL,
     hook_mode,
     layout::OFFSET_ABSENT,
@@ -31,6 +33,27 @@ use crate::{
 
 /// Index of `io_uring_create` in REQUEST_TRACEPOINTS.
 const CREATE: usize = 0;
+
+/// HDR_* bits saying whether the current task is one of io_uring's own
+/// threads. Read here, in the kernel, because the thread's name is no
+/// proof: any thread can call itself `iou-wrk-1`, but only the kernel sets
+/// PF_IO_WORKER.
+#[inline(always)]
+fn io_worker_bits() -> u32 {
+    let offset = config::task_flags_offset();
+    if offset == OFFSET_ABSENT {
+        return 0;
+    }
+    let task = unsafe { bpf_get_current_task() };
+    if task == 0 {
+        return 0;
+    }
+    match unsafe { bpf_probe_read_kernel((task + u64::from(offset)) as *const u32) } {
+        Ok(flags) if flags & PF_IO_WORKER != 0 => HDR_TASK_FLAGS_READ | HDR_IO_WORKER,
+        Ok(_) => HDR_TASK_FLAGS_READ,
+        Err(_) => 0,
+    }
+}
 
 #[inline(always)]
 fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
@@ -92,6 +115,7 @@ fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
     let record = entry.as_mut_ptr();
     unsafe {
         (*record).header = header(REQUEST_TRACEPOINTS[tp].kind, task);
+        (*record).header.flags |= io_worker_bits();
         (*record).ring_owner = ring_owner;
         (*record)._pad = 0;
         if bpf_probe_read_kernel_buf(ctx.as_ptr() as *const u8, &mut (*record).raw).is_err() {

@@ -22,7 +22,10 @@ use uringtrace_common::{
 
 use crate::{
     btf::{BtfTypes, VMLINUX_BTF},
-    requests::{layout::RequestFormats, object::layout_from_btf as object_layout_from_btf},
+    requests::{
+        layout::RequestFormats,
+        object::{ObjectSupport, layout_from_btf as object_layout_from_btf},
+    },
     selection::{EventSelection, OpcodeSelection},
     summary::SummaryMaps,
     tracefs,
@@ -136,9 +139,12 @@ pub struct Attached {
     pub formats: RequestFormats,
     /// Request tracepoints wanted but missing on this kernel.
     pub missing: Vec<&'static str>,
-    /// Why requests' objects (paths, addresses, fds) are not decoded, when
-    /// they are not.
-    pub objects_missing: Option<String>,
+    /// What requests' objects (paths, addresses, fds) and credentials can
+    /// be decoded, and why not.
+    pub objects: ObjectSupport,
+    /// Why io_uring's threads are told by their names in this session
+    /// (rather than by the kernel's PF_IO_WORKER), when they are.
+    pub workers_by_name: Option<String>,
     /// Owned, so that [`detach`] can release them concurrently.
     pub links: Vec<Box<dyn Send>>,
     /// How the system calls are hooked.
@@ -271,8 +277,13 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let formats = RequestFormats::read(&root).context("reading the io_uring tracepoint formats")?;
     let request_layout = formats.kernel_layout();
     let opcode_filter = opcodes_for_kernel(opts.ops);
-    let objects = object_layout(opts, &formats);
+    let btf = BtfTypes::read(Path::new(VMLINUX_BTF))
+        .map_err(|e| format!("no kernel BTF ({e}): kernel structures cannot be read"));
+    let objects = object_layout(opts, &formats, btf.as_ref());
     let object_layout = objects.as_ref().map_or(ObjectLayout::OFF, |(l, _)| *l);
+    let task_flags = task_flags_offset(btf.as_ref());
+    let task_flags_offset = *task_flags.as_ref().unwrap_or(&OFFSET_ABSENT);
+    drop(btf);
 
     let filter_mode = if opts.filter.restrict || !opts.filter.pids.is_empty() {
         FILTER_TGIDS
@@ -293,6 +304,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("SUMMARY_MODE", &opts.summary, true)
         .override_global("TASK_FILTER", &opts.task_filter, true)
         .override_global("OBJECT_LAYOUT", &object_layout, true)
+        .override_global("TASK_FLAGS_OFFSET", &task_flags_offset, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;
@@ -344,9 +356,14 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let mut links = Vec::with_capacity(programs.len() + 1);
     // Before the submit tracepoint's own program: a request's object record
     // then comes before its submission in the ring buffer.
-    let objects_missing = match objects {
-        Ok((_, tracepoint)) => attach_object_program(&mut ebpf, tracepoint, &mut links).err(),
-        Err(why) => Some(why),
+    let objects = match objects {
+        Ok((layout, tracepoint)) => {
+            match attach_object_program(&mut ebpf, tracepoint, &mut links) {
+                Ok(()) => ObjectSupport::of_layout(&layout),
+                Err(why) => ObjectSupport::unavailable(why),
+            }
+        }
+        Err(why) => ObjectSupport::unavailable(why),
     };
     for (prog, category, name) in programs {
         let program: &mut TracePoint = ebpf
@@ -397,7 +414,8 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         traced,
         formats,
         missing,
-        objects_missing,
+        objects,
+        workers_by_name: task_flags.err(),
         links,
         syscall_hook,
     })
@@ -408,6 +426,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
 fn object_layout(
     opts: &AttachOptions,
     formats: &RequestFormats,
+    btf: Result<&BtfTypes, &String>,
 ) -> Result<(ObjectLayout, &'static str), String> {
     if !opts.events.any_request()
         || opts.summary == SUMMARY_ONLY
@@ -418,10 +437,40 @@ fn object_layout(
     let submit = formats
         .get(&REQUEST_TRACEPOINTS[TP_SUBMIT])
         .ok_or("this kernel has no submit tracepoint")?;
-    let btf = BtfTypes::read(Path::new(VMLINUX_BTF))
-        .map_err(|e| format!("no kernel BTF ({e}): kernel structures cannot be read"))?;
-    let layout = object_layout_from_btf(&btf, submit.name)?;
+    let layout = object_layout_from_btf(btf.map_err(String::clone)?, submit.name)?;
     Ok((layout, submit.name))
+}
+
+/// `task_struct.flags`' offset, for the request programs to tell io_uring's
+/// own threads by PF_IO_WORKER; or why they go by thread names here.
+/// Before 5.12 io-wq workers and the SQPOLL thread were kernel threads, and
+/// only the io-wq ones had the flag: the names (which a user thread cannot
+/// take from a kernel thread's pid) are what those kernels offer.
+fn task_flags_offset(btf: Result<&BtfTypes, &String>) -> Result<u32, String> {
+    let release = kernel_release();
+    if !release_at_least(&release, (5, 12)) {
+        return Err(format!(
+            "kernel {release} predates 5.12, where every io_uring thread has PF_IO_WORKER"
+        ));
+    }
+    let flags = btf
+        .map_err(String::clone)?
+        .member("task_struct", &["flags"])
+        .filter(|m| m.size == 4)
+        .ok_or("this kernel's BTF has no 4-byte task_struct.flags")?;
+    Ok(flags.offset)
+}
+
+/// Whether `release` (`uname -r`: "6.18.44-...") is at least `want`; an
+/// unparsable release is taken as new (the BTF checks still apply).
+fn release_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= want,
+        _ => true,
+    }
 }
 
 fn attach_object_program(
@@ -593,4 +642,18 @@ fn cgroup_id(path: &Path) -> anyhow::Result<u64> {
         );
     }
     Ok(meta.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_at_least;
+
+    #[test]
+    fn kernel_releases() {
+        assert!(release_at_least("6.18.44-fc-v669", (5, 12)));
+        assert!(release_at_least("5.12.0", (5, 12)));
+        assert!(!release_at_least("5.11.22-generic", (5, 12)));
+        assert!(!release_at_least("5.10.0-35-amd64", (5, 12)));
+        assert!(release_at_least("?", (5, 12)));
+    }
 }

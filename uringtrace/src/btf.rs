@@ -262,6 +262,36 @@ impl BtfTypes {
         })
     }
 
+    /// The value of the enumerator `name`, in whichever enum (named or
+    /// anonymous, 32 or 64 bits) declares it: how a kernel's internal bit
+    /// numbers (`REQ_F_CREDS_BIT`) are learnt without a header.
+    pub fn enum_value(&self, name: &str) -> Option<u64> {
+        self.types
+            .iter()
+            .enumerate()
+            .find_map(|(index, &(kind, _))| {
+                if kind != KIND_ENUM && kind != KIND_ENUM64 {
+                    return None;
+                }
+                let (_, info, _, tail) = self.record(index as u32 + 1)?;
+                let vlen = (info & 0xffff) as usize;
+                (0..vlen).find_map(|i| {
+                    if kind == KIND_ENUM {
+                        // struct btf_enum: name_off, s32 val.
+                        let e = tail + 8 * i;
+                        (self.name(self.u32_at(e)) == name.as_bytes())
+                            .then(|| u64::from(self.u32_at(e + 4)))
+                    } else {
+                        // struct btf_enum64: name_off, val_lo32, val_hi32.
+                        let e = tail + 12 * i;
+                        (self.name(self.u32_at(e)) == name.as_bytes()).then(|| {
+                            u64::from(self.u32_at(e + 4)) | u64::from(self.u32_at(e + 8)) << 32
+                        })
+                    }
+                })
+            })
+    }
+
     /// The struct named `name` that has members (not a forward declaration).
     fn id_of_struct(&self, name: &str) -> Option<u32> {
         self.types
@@ -429,5 +459,21 @@ mod vmlinux_tests {
             .find_map(|tp| btf.tracepoint_arg(tp, "io_kiocb"))
             .expect("a submit tracepoint with a struct io_kiocb * argument");
         assert!(tp <= 1, "{tp}");
+        // Requests under a personality: the flag's bit and the ids.
+        let creds_bit = btf.enum_value("REQ_F_CREDS_BIT").expect("REQ_F_CREDS_BIT");
+        let fixed_file = btf.enum_value("REQ_F_FIXED_FILE_BIT");
+        assert_eq!(fixed_file, Some(0));
+        let flags = btf.member("io_kiocb", &["flags"]).expect("io_kiocb.flags");
+        assert!(creds_bit < u64::from(flags.size) * 8, "{creds_bit}");
+        let creds = btf.member("io_kiocb", &["creds"]).expect("io_kiocb.creds");
+        assert_eq!(creds.size, 8);
+        for id in ["uid", "gid", "euid", "egid"] {
+            let m = btf.member("cred", &[id, "val"]).expect(id);
+            assert_eq!(m.size, 4, "{id}");
+        }
+        let task_flags = btf
+            .member("task_struct", &["flags"])
+            .expect("task_struct.flags");
+        assert_eq!(task_flags.size, 4);
     }
 }

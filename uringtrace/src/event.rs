@@ -10,10 +10,7 @@ use uringtrace_common::{
     },
 };
 
-use crate::requests::{
-    event::{RequestDetail, RequestEvent},
-    tracker::Tracker,
-};
+use crate::requests::{event::RequestEvent, tracker::Tracker};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RecordError {
@@ -350,12 +347,10 @@ impl Decoder {
         let header = read_header(bytes)?;
         let kind = RecordKind::from_u16(header.kind).ok_or(RecordError::Kind(header.kind))?;
         if kind == RecordKind::RequestObject {
-            let object = self.tracker.object(bytes)?;
+            let late = self.tracker.object(bytes)?;
             if let Some(mut held) = self.held.take() {
-                if let (Some(info), RequestDetail::Submit { object: slot, .. }) =
-                    (object, &mut held.detail)
-                {
-                    *slot = Some(info);
+                if let Some(late) = late {
+                    late.apply(&mut held.detail);
                 }
                 emit(Event::Request(held));
             }

@@ -366,6 +366,11 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             attached.missing.join(", io_uring:")
         );
     }
+    if let Some(why) = &attached.workers_by_name {
+        eprintln!(
+            "uringtrace: io_uring threads are told by their names ({why}): a thread named iou-wrk-*/iou-sqp-* counts as one"
+        );
+    }
 
     let clock = WallClock::now();
     let mut pipeline = Pipeline {
@@ -373,7 +378,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         decoder: Decoder::new(Tracker::new(
             attached.formats.clone(),
             MAX_PENDING,
-            attached.objects_missing.clone(),
+            attached.objects.clone(),
         )),
         filter: EventFilter {
             failed_only: args.failed,

@@ -293,7 +293,7 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
     let mut decoder = Decoder::new(Tracker::new(
         attached.formats.clone(),
         MAX_PENDING,
-        attached.objects_missing.clone(),
+        attached.objects.clone(),
     ));
     let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;

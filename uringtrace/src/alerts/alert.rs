@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use super::{matching::Facts, rule_set::RuleMeta};
-use crate::{event::Task, requests::event::Worker};
+use crate::{
+    event::Task,
+    requests::event::{CredsInfo, Worker},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
@@ -26,6 +29,9 @@ pub struct Alert {
     pub family: Option<&'static str>,
     pub result: Option<i64>,
     pub personality: Option<u16>,
+    /// The registered personality's credentials an accepted request runs
+    /// under.
+    pub creds: Option<CredsInfo>,
     /// Stateful SQPOLL rule: SQ-thread submissions in the quiet streak.
     pub sq_requests: Option<u64>,
 }
@@ -57,6 +63,7 @@ impl Alert {
             family: f.family,
             result: f.result,
             personality: f.personality,
+            creds: f.creds.cloned(),
             sq_requests,
         }
     }

@@ -9,7 +9,7 @@ use super::rule_file::{Conditions, Family, Glob, ResultKind, WorkerKind};
 use crate::{
     event::{Call, Event, Task},
     requests::{
-        event::{ObjectInfo, RequestDetail, Worker},
+        event::{CredsInfo, ObjectInfo, RequestDetail, Worker},
         object::{SockAddr, Text},
     },
 };
@@ -43,6 +43,9 @@ pub struct Facts<'a> {
     pub sq_thread: Option<bool>,
     /// SQEs rejected before issue: their personality field.
     pub personality: Option<u16>,
+    /// Accepted requests run under a registered personality (submit and
+    /// their last CQE): the credentials, or why they are unknown.
+    pub creds: Option<&'a CredsInfo>,
 }
 
 fn text_bytes(t: Option<&Text>) -> Option<&[u8]> {
@@ -75,6 +78,7 @@ impl<'a> Facts<'a> {
             sqe_flags: None,
             sq_thread: None,
             personality: None,
+            creds: None,
         };
         match event {
             Event::Syscall(e) => {
@@ -96,14 +100,19 @@ impl<'a> Facts<'a> {
                 }
                 let object = match &e.detail {
                     RequestDetail::Submit {
-                        sq_thread, object, ..
+                        sq_thread,
+                        object,
+                        creds,
+                        ..
                     } => {
                         f.sq_thread = Some(*sq_thread);
+                        f.creds = creds.as_ref();
                         object.as_ref()
                     }
                     RequestDetail::Complete(c) | RequestDetail::CqeOverflow(c) => {
                         f.result = Some(i64::from(c.res));
                         f.user_data = Some(c.user_data);
+                        f.creds = c.creds.as_ref();
                         c.object.as_ref()
                     }
                     RequestDetail::Failed { sqe, error, .. } => {
@@ -364,9 +373,16 @@ impl Matcher {
                 })
             })
             && self.sq_thread.is_none_or(|want| f.sq_thread == Some(want))
-            && self
-                .personality_set
-                .is_none_or(|want| f.personality.is_some_and(|p| (p != 0) == want))
+            && self.personality_set.is_none_or(|want| {
+                // An accepted request is known to run under a personality
+                // only when it does (REQ_F_CREDS seen): `false` is decided
+                // for rejected SQEs alone.
+                match (f.personality, f.creds) {
+                    (Some(p), _) => (p != 0) == want,
+                    (None, Some(_)) => want,
+                    (None, None) => false,
+                }
+            })
     }
 }
 

@@ -13,6 +13,7 @@ use crate::{
     decode::{
         errno_names::errno_name, register_opcodes::IO_URING_REGISTER_OPCODES, sqe_opcodes::op_name,
     },
+    requests::event::CredsInfo,
 };
 
 #[derive(Serialize)]
@@ -65,6 +66,8 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     personality: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    creds: Option<&'a CredsInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     sq_requests: Option<u64>,
 }
 
@@ -116,6 +119,7 @@ pub fn write(alert: &Alert, clock: &WallClock, out: &mut Vec<u8>) {
                 .flatten()
         }),
         personality: alert.personality,
+        creds: alert.creds.as_ref(),
         sq_requests: alert.sq_requests,
     };
     write_line(&line, out);

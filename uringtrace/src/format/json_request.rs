@@ -21,7 +21,9 @@ use crate::{
         sqe_opcodes::op_name,
     },
     requests::{
-        event::{Completion, Match, ObjectInfo, RequestDetail, RequestEvent, RequestRef},
+        event::{
+            Completion, CredsInfo, Match, ObjectInfo, RequestDetail, RequestEvent, RequestRef,
+        },
         object::{SockAddr, Text},
     },
 };
@@ -56,6 +58,9 @@ struct Line<'a> {
     other: Option<Other>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     object: Option<Object<'a>>,
+    /// Under a registered personality: whose credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creds: Option<&'a CredsInfo>,
 }
 
 /// What a request touches (submit, and its last CQE). Paths and addresses
@@ -368,6 +373,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         completion: None,
         other: None,
         object: None,
+        creds: None,
     };
     line.request = ev.detail.request().map(request);
     match &ev.detail {
@@ -405,9 +411,11 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
             sq_thread,
             force_nonblock,
             object: info,
+            creds,
             ..
         } => {
             line.object = info.as_ref().map(object);
+            line.creds = creds.as_ref();
             line.sqpoll = ev.ring.map(|r| r.sqpoll().or(sq_thread.then_some(true)));
             line.other = Some(Other::Submit {
                 req_flags: *req_flags,
@@ -418,6 +426,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         RequestDetail::Complete(c) | RequestDetail::CqeOverflow(c) => {
             line.completion = Some(cqe(c));
             line.object = c.object.as_ref().map(object);
+            line.creds = c.creds.as_ref();
             if line.request.is_none() {
                 // Unmatched: still say which user_data the CQE carried.
                 line.request = Some(Request {

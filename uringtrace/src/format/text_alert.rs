@@ -58,6 +58,9 @@ pub fn write(alert: &Alert, clock: &WallClock, out: &mut Vec<u8>) {
     if let Some(p) = alert.personality {
         let _ = write!(line, " personality={p}");
     }
+    if let Some(creds) = &alert.creds {
+        let _ = write!(line, "{creds}");
+    }
     if let Some(n) = alert.sq_requests {
         let _ = write!(line, " sq_requests={n}");
     }

@@ -65,11 +65,15 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
             request,
             sq_thread,
             object: info,
+            creds,
             ..
         } => {
             req(request, &mut line);
             if let Some(info) = info {
                 object(info, &mut line);
+            }
+            if let Some(creds) = creds {
+                let _ = write!(line, "{creds}");
             }
             if *sq_thread {
                 line.push_str(" [sq thread]");
@@ -253,6 +257,9 @@ fn completion(c: &Completion, line: &mut String) {
     }
     if let Some(info) = &c.object {
         object(info, line);
+    }
+    if let Some(creds) = &c.creds {
+        let _ = write!(line, "{creds}");
     }
     let _ = write!(line, " = {}", result(i64::from(c.res)));
     if let Some(flags) = c.cflags.filter(|&f| f != 0) {

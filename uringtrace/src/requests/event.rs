@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::event::Task;
 
-pub use super::object::RequestObject;
+pub use super::object::{Creds, RequestObject};
 
 /// What a request of a decoded opcode touches, or why it is not known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,53 @@ pub enum ObjectInfo {
     Decoded(Box<RequestObject>),
     /// The reason (no BTF on this kernel, the record came too late, ...).
     Missing(Arc<str>),
+}
+
+/// The credentials a request runs under when its SQE named a registered
+/// personality (the kernel's REQ_F_CREDS): not its submitter's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredsInfo {
+    /// The personality's ids, read from `req->creds` at submission.
+    Read(Creds),
+    /// Under a personality, but the ids are unknown: why.
+    Missing(Arc<str>),
+}
+
+/// JSON: `{"decoded": true, "uid", "gid", "euid", "egid"}`, or
+/// `{"decoded": false, "decode_error": why}` (docs/events.md).
+impl serde::Serialize for CredsInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(None)?;
+        match self {
+            Self::Read(c) => {
+                map.serialize_entry("decoded", &true)?;
+                map.serialize_entry("uid", &c.uid)?;
+                map.serialize_entry("gid", &c.gid)?;
+                map.serialize_entry("euid", &c.euid)?;
+                map.serialize_entry("egid", &c.egid)?;
+            }
+            Self::Missing(why) => {
+                map.serialize_entry("decoded", &false)?;
+                map.serialize_entry("decode_error", &**why)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Text: ` creds=uid=U,gid=G,euid=E,egid=F`, or ` creds=? (why)`.
+impl std::fmt::Display for CredsInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(c) => write!(
+                f,
+                " creds=uid={},gid={},euid={},egid={}",
+                c.uid, c.gid, c.euid, c.egid
+            ),
+            Self::Missing(why) => write!(f, " creds=? ({why})"),
+        }
+    }
 }
 
 /// The kind of io_uring kernel thread an event ran on, when it was not the
@@ -27,6 +74,19 @@ pub enum Worker {
 }
 
 impl Worker {
+    /// The kind of a thread the kernel marked PF_IO_WORKER. Both kinds
+    /// carry the flag, so the name tells them apart; a process can rename
+    /// its own io_uring threads, but not make another thread one.
+    pub fn of_io_thread(comm: &[u8]) -> Self {
+        if comm.starts_with(b"iou-sqp-") {
+            Self::SqPoll
+        } else {
+            Self::IoWq
+        }
+    }
+
+    /// By name alone: for kernels where the task's flags are not read
+    /// (before 5.12, or without BTF). Any thread can take these names.
     pub fn from_comm(comm: &str) -> Option<Self> {
         if comm.starts_with("iou-wrk-") || comm.starts_with("io_wqe_worker") {
             Some(Self::IoWq)
@@ -163,6 +223,9 @@ pub struct Completion {
     pub paths: Paths,
     /// On the request's last CQE: what it touched (as on its submission).
     pub object: Option<ObjectInfo>,
+    /// On the request's last CQE: the personality's credentials it ran
+    /// under (as on its submission).
+    pub creds: Option<CredsInfo>,
 }
 
 /// The whole SQE of a request that failed before it was issued.
@@ -206,6 +269,8 @@ pub enum RequestDetail {
         /// For the opcodes decoded (opens, paths, connect, reads, writes,
         /// sends, receives): what the request touches.
         object: Option<ObjectInfo>,
+        /// Present when the request runs under a registered personality.
+        creds: Option<CredsInfo>,
     },
     Complete(Completion),
     Failed {

@@ -6,13 +6,69 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use uringtrace_common::{
     layout::OFFSET_ABSENT,
     request_object::{
-        LEN_UNKNOWN, OBJ_FIXED_FILE, OBJ_PATH_TRUNCATED, OBJ_PATH2_TRUNCATED, ObjectLayout,
-        ObjectRecord, SHAPE_FD, SHAPE_OPEN, SHAPE_PATH, SHAPE_RW, SHAPE_SEND_RECV, SHAPE_SOCKADDR,
-        SHAPE_TWO_PATHS,
+        LEN_UNKNOWN, OBJ_CREDS, OBJ_CREDS_READ, OBJ_FIXED_FILE, OBJ_PATH_TRUNCATED,
+        OBJ_PATH2_TRUNCATED, ObjectLayout, ObjectRecord, SHAPE_FD, SHAPE_NONE, SHAPE_OPEN,
+        SHAPE_PATH, SHAPE_RW, SHAPE_SEND_RECV, SHAPE_SOCKADDR, SHAPE_TWO_PATHS,
     },
 };
 
 use crate::btf::BtfTypes;
+
+/// What a session can say about what requests touch and whose credentials
+/// they run under.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectSupport {
+    /// Why request objects are not decoded in this session, if they are not.
+    pub missing: Option<String>,
+    /// REQ_F_CREDS as a mask of the submission's request flags, when this
+    /// kernel's BTF names the bit; without it, nobody can tell which
+    /// accepted requests run under a personality.
+    pub creds_mask: Option<u64>,
+    /// Why the credentials of such requests cannot be read, if they cannot.
+    pub creds_missing: Option<String>,
+}
+
+impl ObjectSupport {
+    /// Objects and credentials as `layout` (from this kernel's BTF) allows,
+    /// the program that reads them being in place.
+    pub fn of_layout(l: &ObjectLayout) -> Self {
+        let creds_mask = (l.creds_bit != OFFSET_ABSENT).then(|| 1u64 << l.creds_bit);
+        let readable = [
+            l.req_creds,
+            l.cred_uid,
+            l.cred_gid,
+            l.cred_euid,
+            l.cred_egid,
+        ]
+        .iter()
+        .all(|&o| o != OFFSET_ABSENT);
+        let creds_missing = if creds_mask.is_none() {
+            Some(
+                "this kernel's BTF has no REQ_F_CREDS_BIT: requests run under a personality \
+                 cannot be told apart"
+                    .to_string(),
+            )
+        } else if !readable {
+            Some("this kernel's BTF lacks io_kiocb.creds or struct cred's ids".to_string())
+        } else {
+            None
+        };
+        Self {
+            missing: None,
+            creds_mask,
+            creds_missing,
+        }
+    }
+
+    /// Nothing is read in this session, for `why`.
+    pub fn unavailable(why: String) -> Self {
+        Self {
+            missing: Some(why.clone()),
+            creds_mask: None,
+            creds_missing: Some(why),
+        }
+    }
+}
 
 /// The offsets of this kernel, or why the objects cannot be decoded here.
 pub fn layout_from_btf(btf: &BtfTypes, submit_tracepoint: &str) -> Result<ObjectLayout, String> {
@@ -66,6 +122,20 @@ pub fn layout_from_btf(btf: &BtfTypes, submit_tracepoint: &str) -> Result<Object
     }
     l.rw_len = off("io_rw", &["len"]);
     l.sr_len = off("io_sr_msg", &["len"]);
+    // The bit's number moves between kernels (flags are added before it),
+    // so it is taken from this kernel's enum, never assumed.
+    l.req_flags_size = btf.member("io_kiocb", &["flags"]).map_or(0, |m| m.size);
+    if let Some(bit) = btf
+        .enum_value("REQ_F_CREDS_BIT")
+        .filter(|&b| b < u64::from(l.req_flags_size) * 8)
+    {
+        l.creds_bit = bit as u32;
+    }
+    l.req_creds = off("io_kiocb", &["creds"]);
+    l.cred_uid = off("cred", &["uid", "val"]);
+    l.cred_gid = off("cred", &["gid", "val"]);
+    l.cred_euid = off("cred", &["euid", "val"]);
+    l.cred_egid = off("cred", &["egid", "val"]);
     if l.req_opcode == OFFSET_ABSENT || l.req_ctx == OFFSET_ABSENT {
         return Err("struct io_kiocb has no opcode or ctx member in BTF".into());
     }
@@ -161,6 +231,34 @@ fn sockaddr(len: i32, buf: &[u8]) -> Option<SockAddr> {
     })
 }
 
+/// The credentials a request runs under (kernel-global ids, as `uid`/`gid`
+/// of every record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creds {
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+}
+
+/// What an object record says of the request's credentials: `None` when
+/// it runs under its submitter's own, else the ids or why they are unknown.
+pub fn creds_of_record(r: &ObjectRecord) -> Option<Result<Creds, &'static str>> {
+    if r.flags & OBJ_CREDS == 0 {
+        return None;
+    }
+    Some(if r.flags & OBJ_CREDS_READ != 0 {
+        Ok(Creds {
+            uid: r.creds_uid,
+            gid: r.creds_gid,
+            euid: r.creds_euid,
+            egid: r.creds_egid,
+        })
+    } else {
+        Err("reading the request's struct cred failed")
+    })
+}
+
 /// What one request touches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestObject {
@@ -184,6 +282,11 @@ pub struct RequestObject {
 }
 
 impl RequestObject {
+    /// `None` for a record written only for the request's credentials.
+    pub fn of_record(r: &ObjectRecord) -> Option<Self> {
+        (r.shape != SHAPE_NONE).then(|| Self::from_record(r))
+    }
+
     pub fn from_record(r: &ObjectRecord) -> Self {
         let some_fd = |fd: i32| (fd != -1).then_some(fd);
         let symlink = r.opcode == uringtrace_common::request_object::op::SYMLINKAT;
@@ -293,7 +396,11 @@ mod tests {
             .find(|tp| btf.tracepoint_arg(tp, "io_kiocb").is_some())
             .expect("a submit tracepoint in BTF");
         let l = layout_from_btf(&btf, tp).unwrap();
+        assert_eq!(ObjectSupport::of_layout(&l).creds_missing, None);
         for (name, v) in [
+            ("creds_bit", l.creds_bit),
+            ("req_creds", l.req_creds),
+            ("cred_euid", l.cred_euid),
             ("open_filename", l.open_filename),
             ("filename_name", l.filename_name),
             ("open_how_flags", l.open_how_flags),

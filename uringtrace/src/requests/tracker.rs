@@ -14,17 +14,18 @@ use std::{
 };
 
 use uringtrace_common::{
-    RecordHeader, RecordKind,
+    HDR_IO_WORKER, HDR_TASK_FLAGS_READ, RecordHeader, RecordKind,
     request::{RequestTracepoint, TracepointRecord},
     request_object::{ObjectRecord, shape_of},
 };
 
 use super::{
     event::{
-        Completion, FailedSqe, IORING_SETUP_CQE32, Match, ObjectInfo, Paths, RequestDetail,
-        RequestEvent, RequestObject, RequestRef, RingRef, Worker,
+        Completion, CredsInfo, FailedSqe, IORING_SETUP_CQE32, Match, ObjectInfo, Paths,
+        RequestDetail, RequestEvent, RequestObject, RequestRef, RingRef, Worker,
     },
     layout::{F, RequestFormats, TracepointFields},
+    object::{ObjectSupport, creds_of_record},
 };
 use crate::event::{Comm, RecordError, Task, read_pod};
 
@@ -54,6 +55,9 @@ type Key = (u64, u64);
 struct Pending {
     id: u64,
     object: Option<ObjectInfo>,
+    creds: Option<CredsInfo>,
+    /// Its object record was merged (it is not taken twice).
+    object_record: bool,
     user_data: u64,
     opcode: Option<u8>,
     sqe_flags: Option<u8>,
@@ -105,10 +109,14 @@ pub struct Tracker {
     next_id: u64,
     max_pending: usize,
     /// Objects read before their submission arrived, by (ring, request).
-    objects: HashMap<Key, Box<RequestObject>>,
+    objects: HashMap<Key, Arrived>,
     objects_order: VecDeque<Key>,
     /// Why objects are not decoded in this session, if they are not.
     objects_missing: Option<Arc<str>>,
+    /// REQ_F_CREDS in the submission's request flags, when BTF names it.
+    creds_mask: Option<u64>,
+    /// Why the credentials of requests under a personality are unknown.
+    creds_missing: Option<Arc<str>>,
     /// The submission just processed whose object record has not come yet
     /// (its hook runs after the submit tracepoint's own): the decoder holds
     /// that event back for the next record.
@@ -119,27 +127,25 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// `objects_missing`: why request objects are not decoded in this
-    /// session (no BTF, tp_btf refused), or `None` when they are.
-    pub fn new(
-        formats: RequestFormats,
-        max_pending: usize,
-        objects_missing: Option<String>,
-    ) -> Self {
+    /// `objects`: what the session's object program reads (and why not,
+    /// with no BTF or a tp_btf program refused).
+    pub fn new(formats: RequestFormats, max_pending: usize, objects: ObjectSupport) -> Self {
         Self {
             formats: Rc::new(formats),
-            rings: HashMap::new(),
+            rings: HashMap::default(),
             next_ring: 1,
-            pending: HashMap::new(),
-            by_user_data: HashMap::new(),
+            pending: HashMap::default(),
+            by_user_data: HashMap::default(),
             order: VecDeque::new(),
-            recent: HashMap::new(),
+            recent: HashMap::default(),
             recent_order: VecDeque::new(),
             next_id: 1,
             max_pending: max_pending.max(1),
-            objects: HashMap::new(),
+            objects: HashMap::default(),
             objects_order: VecDeque::new(),
-            objects_missing: objects_missing.map(Arc::from),
+            objects_missing: objects.missing.map(Arc::from),
+            creds_mask: objects.creds_mask,
+            creds_missing: objects.creds_missing.map(Arc::from),
             awaiting_object: None,
             worker: None,
             stats: TrackerStats::default(),
@@ -172,20 +178,35 @@ impl Tracker {
 
     /// Takes a request's object record: kept for its submission, which
     /// normally comes next (or attached to it, if it came first).
-    /// Returns the object when its submission was already processed (the
+    /// Returns what it adds when its submission was already processed (the
     /// decoder then completes the submit event it held back).
-    pub fn object(&mut self, bytes: &[u8]) -> Result<Option<ObjectInfo>, RecordError> {
+    pub fn object(&mut self, bytes: &[u8]) -> Result<Option<Late>, RecordError> {
         let r: ObjectRecord = read_pod(bytes, RecordKind::RequestObject as u16)?;
         let key = (r.ring, r.req);
-        let object = Box::new(RequestObject::from_record(&r));
+        let arrived = Arrived {
+            object: RequestObject::of_record(&r).map(Box::new),
+            creds: creds_of_record(&r).map(|c| match c {
+                Ok(c) => CredsInfo::Read(c),
+                Err(fault) => self.creds_unread(fault),
+            }),
+        };
         if let Some(p) = self.pending.get_mut(&key)
-            && !matches!(p.object, Some(ObjectInfo::Decoded(_)))
+            && !p.object_record
         {
-            let info = ObjectInfo::Decoded(object);
-            p.object = Some(info.clone());
-            return Ok((self.awaiting_object.take() == Some(key)).then_some(info));
+            p.object_record = true;
+            let late = Late {
+                object: arrived.object.map(ObjectInfo::Decoded),
+                creds: arrived.creds,
+            };
+            if late.object.is_some() {
+                p.object.clone_from(&late.object);
+            }
+            if late.creds.is_some() {
+                p.creds.clone_from(&late.creds);
+            }
+            return Ok((self.awaiting_object.take() == Some(key)).then_some(late));
         }
-        if self.objects.insert(key, object).is_none() {
+        if self.objects.insert(key, arrived).is_none() {
             self.objects_order.push_back(key);
         }
         // Objects whose submission never came (filtered out by --ops in
@@ -224,8 +245,13 @@ impl Tracker {
             return Err(RecordError::Kind(header.kind));
         };
         let comm = Comm::from_kernel(&header.comm);
-        // Kernel worker names are ASCII: a name that is not UTF-8 is no worker.
-        let worker = comm.as_str().and_then(Worker::from_comm);
+        let worker = if header.flags & HDR_TASK_FLAGS_READ != 0 {
+            (header.flags & HDR_IO_WORKER != 0).then(|| Worker::of_io_thread(comm.as_bytes()))
+        } else {
+            // Only the name to go by (before 5.12): kernel worker names are
+            // ASCII, so a name that is not UTF-8 is no worker.
+            comm.as_str().and_then(Worker::from_comm)
+        };
         let ring_ptr = (kind != RecordKind::TaskWorkRun)
             .then(|| fields.get(raw, F::Ctx))
             .flatten();
@@ -338,13 +364,14 @@ impl Tracker {
                     Some((req_flags & SQE_FLAGS_MASK) as u8),
                     ts,
                 );
-                let object = self.submitted_object(ring, req, opcode);
+                let (object, creds) = self.submitted_object(ring, req, opcode, req_flags);
                 RequestDetail::Submit {
                     request,
                     req_flags,
                     sq_thread: u(F::SqThread) != 0,
                     force_nonblock: f.get(raw, F::ForceNonblock).map(|v| v != 0),
                     object,
+                    creds,
                 }
             }
             RecordKind::ReqFailed => {
@@ -470,25 +497,68 @@ impl Tracker {
         }
     }
 
-    /// The object of a request just submitted (moved onto its pending
-    /// entry for its last CQE), for the opcodes that have one.
-    fn submitted_object(&mut self, ring: u64, req: Option<u64>, opcode: u8) -> Option<ObjectInfo> {
-        shape_of(opcode)?;
-        let key = (ring, req?);
-        let info = match (self.objects.remove(&key), &self.objects_missing) {
-            (Some(object), _) => ObjectInfo::Decoded(object),
-            (None, Some(why)) => ObjectInfo::Missing(Arc::clone(why)),
+    /// Why a request's credentials were not read although it runs under a
+    /// personality: this kernel's BTF, or else the read's own failure.
+    fn creds_unread(&self, fault: &'static str) -> CredsInfo {
+        CredsInfo::Missing(
+            self.creds_missing
+                .clone()
+                .unwrap_or_else(|| Arc::from(fault)),
+        )
+    }
+
+    /// The object of a request just submitted, for the opcodes that have
+    /// one, and the credentials it runs under when it names a personality
+    /// (both moved onto its pending entry for its last CQE).
+    fn submitted_object(
+        &mut self,
+        ring: u64,
+        req: Option<u64>,
+        opcode: u8,
+        req_flags: u64,
+    ) -> (Option<ObjectInfo>, Option<CredsInfo>) {
+        let has_object = shape_of(opcode).is_some();
+        let under_creds = self.creds_mask.is_some_and(|m| req_flags & m != 0);
+        let Some(req) = req.filter(|_| has_object || under_creds) else {
+            return (None, None);
+        };
+        let key = (ring, req);
+        let (object, creds) = match (self.objects.remove(&key), &self.objects_missing) {
+            (Some(a), _) => {
+                let object = a.object.map_or_else(
+                    || ObjectInfo::Missing(Arc::from("the object record had no object")),
+                    ObjectInfo::Decoded,
+                );
+                let creds = a
+                    .creds
+                    .unwrap_or_else(|| self.creds_unread("the object record had no credentials"));
+                if let Some(p) = self.pending.get_mut(&key) {
+                    p.object_record = true;
+                }
+                (object, creds)
+            }
+            (None, Some(why)) => (
+                ObjectInfo::Missing(Arc::clone(why)),
+                CredsInfo::Missing(Arc::clone(why)),
+            ),
             (None, None) => {
                 self.awaiting_object = Some(key);
-                ObjectInfo::Missing(Arc::from(
+                let why: Arc<str> = Arc::from(
                     "its object record did not come with the submission (dropped or filtered)",
-                ))
+                );
+                (
+                    ObjectInfo::Missing(Arc::clone(&why)),
+                    CredsInfo::Missing(why),
+                )
             }
         };
+        let object = has_object.then_some(object);
+        let creds = under_creds.then_some(creds);
         if let Some(p) = self.pending.get_mut(&key) {
-            p.object = Some(info.clone());
+            p.object.clone_from(&object);
+            p.creds.clone_from(&creds);
         }
-        Some(info)
+        (object, creds)
     }
 
     fn ring_created(&mut self, ptr: u64, fd: i32, flags: u32) {
@@ -539,6 +609,8 @@ impl Tracker {
         let pending = Pending {
             id,
             object: None,
+            creds: None,
+            object_record: false,
             user_data,
             opcode,
             sqe_flags,
@@ -693,6 +765,7 @@ impl Tracker {
             latency_ns: None,
             paths: Paths::default(),
             object: None,
+            creds: None,
         };
         let Some(key) = key else {
             self.stats.unmatched += 1;
@@ -709,6 +782,7 @@ impl Tracker {
         completion.paths = p.paths;
         if terminal {
             completion.object = p.object.take();
+            completion.creds = p.creds.take();
         }
         if terminal && let Some(old) = self.pending.remove(&key) {
             self.forget_user_data(ring, old.user_data, old.id);
@@ -746,6 +820,35 @@ fn is_live(pending: &HashMap<Key, Pending>, key: Key, id: u64) -> bool {
     pending.get(&key).is_some_and(|p| p.id == id)
 }
 
+/// What an object record brought, kept until its submission comes.
+#[derive(Debug)]
+struct Arrived {
+    object: Option<Box<RequestObject>>,
+    creds: Option<CredsInfo>,
+}
+
+/// What an object record adds to a submission already decoded (and held
+/// back by the decoder for it).
+#[derive(Debug)]
+pub struct Late {
+    object: Option<ObjectInfo>,
+    creds: Option<CredsInfo>,
+}
+
+impl Late {
+    /// Fills the held submission's object and credentials in.
+    pub fn apply(self, detail: &mut RequestDetail) {
+        if let RequestDetail::Submit { object, creds, .. } = detail {
+            if self.object.is_some() {
+                *object = self.object;
+            }
+            if self.creds.is_some() {
+                *creds = self.creds;
+            }
+        }
+    }
+}
+
 /// The owner field and the raw tracepoint bytes of a record, in place.
 fn raw_part<'a>(
     tp: &RequestTracepoint,
@@ -771,6 +874,7 @@ mod tests {
     use uringtrace_common::{RecordHeader, RecordKind, request::RAW_SMALL};
 
     use super::*;
+    use crate::requests::event::Creds;
 
     const SUBMIT: &str = "\
 \tfield:void * ctx;\toffset:8;\tsize:8;\tsigned:0;
@@ -822,7 +926,7 @@ mod tests {
                 (RecordKind::RingCreate, CREATE),
             ]),
             max,
-            None,
+            ObjectSupport::default(),
         )
     }
 
@@ -1037,7 +1141,7 @@ mod tests {
                 (RecordKind::FailLink, &fail_link),
             ]),
             16,
-            None,
+            ObjectSupport::default(),
         );
         let a = submit(&mut t, 0, 0xa0, 1, 1 << 2);
         let b = submit(&mut t, 1, 0xb0, 2, 0);
@@ -1059,7 +1163,7 @@ mod tests {
                 (RecordKind::Complete, COMPLETE_5_10),
             ]),
             16,
-            None,
+            ObjectSupport::default(),
         );
         let (h, b) = record(
             RecordKind::Submit,
@@ -1093,5 +1197,176 @@ mod tests {
         );
         assert_eq!(c.latency_ns, Some(8));
         assert_eq!(t.in_flight(), (0, 0));
+    }
+
+    #[test]
+    fn io_threads_by_the_kernels_flag_not_their_name() {
+        let mut t = tracker(16);
+        let worker_of = |t: &mut Tracker, comm: &[u8], flags: u32| {
+            let (mut h, _) = record(RecordKind::Submit, 1, &[]);
+            h.comm = [0; 16];
+            h.comm[..comm.len()].copy_from_slice(comm);
+            h.flags = flags;
+            let (_, mut b) = record(RecordKind::Submit, 1, &[(8, RING, 8), (16, 0xa0, 8)]);
+            // The header is the record's first bytes.
+            // SAFETY: a repr(C) header's own bytes.
+            let hb = unsafe {
+                std::slice::from_raw_parts(
+                    (&h as *const RecordHeader).cast::<u8>(),
+                    size_of::<RecordHeader>(),
+                )
+            };
+            b[..hb.len()].copy_from_slice(hb);
+            let ev = t.process(&h, RecordKind::Submit, &b).unwrap();
+            (ev.worker, ev.task.pid)
+        };
+        let read = HDR_TASK_FLAGS_READ;
+        // A thread that only calls itself a worker is itself.
+        assert_eq!(worker_of(&mut t, b"iou-wrk-99", read), (None, 10));
+        assert_eq!(worker_of(&mut t, b"iou-sqp-99", read), (None, 10));
+        // The kernel's own threads, whatever their names.
+        let io = read | HDR_IO_WORKER;
+        assert_eq!(worker_of(&mut t, b"iou-wrk-3", io).0, Some(Worker::IoWq));
+        assert_eq!(worker_of(&mut t, b"iou-sqp-3", io).0, Some(Worker::SqPoll));
+        assert_eq!(worker_of(&mut t, b"renamed", io).0, Some(Worker::IoWq));
+        // Flags not read (before 5.12): the name is all there is.
+        assert_eq!(worker_of(&mut t, b"iou-wrk-3", 0).0, Some(Worker::IoWq));
+        assert_eq!(worker_of(&mut t, b"io_uring-sq", 0).0, Some(Worker::SqPoll));
+        assert_eq!(worker_of(&mut t, b"nginx", 0).0, None);
+    }
+
+    /// An object record written for a request's credentials only.
+    fn creds_record(req: u64, creds: Option<[u32; 4]>) -> Vec<u8> {
+        use uringtrace_common::request_object::{OBJ_CREDS, OBJ_CREDS_READ, SHAPE_NONE};
+        // SAFETY: a plain-old-data record, all zeroes is a valid one.
+        let mut r: ObjectRecord = unsafe { std::mem::zeroed() };
+        r.header = RecordHeader::empty(RecordKind::RequestObject);
+        r.ring = RING;
+        r.req = req;
+        r.shape = SHAPE_NONE;
+        r.flags = OBJ_CREDS;
+        if let Some([uid, gid, euid, egid]) = creds {
+            r.flags |= OBJ_CREDS_READ;
+            (r.creds_uid, r.creds_gid, r.creds_euid, r.creds_egid) = (uid, gid, euid, egid);
+        }
+        // SAFETY: a repr(C) record's own bytes.
+        unsafe {
+            std::slice::from_raw_parts(
+                (&r as *const ObjectRecord).cast::<u8>(),
+                size_of::<ObjectRecord>(),
+            )
+        }
+        .to_vec()
+    }
+
+    fn submit_creds(t: &mut Tracker, req: u64, flags: u64) -> Option<CredsInfo> {
+        let (h, b) = record(
+            RecordKind::Submit,
+            1,
+            &[
+                (8, RING, 8),
+                (16, req, 8),
+                (24, 1, 8),
+                (32, 0, 1),
+                (40, flags, 8),
+            ],
+        );
+        match t.process(&h, RecordKind::Submit, &b).unwrap().detail {
+            RequestDetail::Submit { creds, object, .. } => {
+                assert_eq!(object, None, "a NOP has no object");
+                creds
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn personality_creds_join_their_request() {
+        const CREDS: u64 = 1 << 19;
+        let support = ObjectSupport {
+            missing: None,
+            creds_mask: Some(CREDS),
+            creds_missing: None,
+        };
+        let mut t = Tracker::new(
+            RequestFormats::from_texts(&[
+                (RecordKind::Submit, SUBMIT),
+                (RecordKind::Complete, COMPLETE),
+            ]),
+            16,
+            support.clone(),
+        );
+        let ids = Creds {
+            uid: 4201,
+            gid: 4301,
+            euid: 4202,
+            egid: 4302,
+        };
+        // The record first, then its submission.
+        assert!(
+            t.object(&creds_record(0xa0, Some([4201, 4301, 4202, 4302])))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            submit_creds(&mut t, 0xa0, CREDS),
+            Some(CredsInfo::Read(ids))
+        );
+        assert!(!t.take_awaiting_object());
+        assert_eq!(
+            complete(&mut t, 2, 0xa0, 1, 0, 0).creds,
+            Some(CredsInfo::Read(ids))
+        );
+        // The submission first: held for the record, completed by it.
+        assert!(matches!(
+            submit_creds(&mut t, 0xb0, CREDS),
+            Some(CredsInfo::Missing(_))
+        ));
+        assert!(t.take_awaiting_object());
+        let late = t
+            .object(&creds_record(0xb0, Some([4201, 4301, 4202, 4302])))
+            .unwrap()
+            .expect("completes the held submission");
+        let mut detail = RequestDetail::Submit {
+            request: RequestRef {
+                id: None,
+                user_data: 1,
+                opcode: Some(0),
+                sqe_flags: None,
+            },
+            req_flags: CREDS,
+            sq_thread: false,
+            force_nonblock: None,
+            object: None,
+            creds: None,
+        };
+        late.apply(&mut detail);
+        let RequestDetail::Submit { creds, .. } = &detail else {
+            panic!()
+        };
+        assert_eq!(creds, &Some(CredsInfo::Read(ids)));
+        assert_eq!(
+            complete(&mut t, 3, 0xb0, 1, 0, 0).creds,
+            Some(CredsInfo::Read(ids))
+        );
+        // Without the flag: its own credentials, nothing awaited.
+        assert_eq!(submit_creds(&mut t, 0xc0, 0), None);
+        assert!(!t.take_awaiting_object());
+        // A failed read says so, never guesses.
+        t.object(&creds_record(0xd0, None)).unwrap();
+        assert!(matches!(
+            submit_creds(&mut t, 0xd0, CREDS),
+            Some(CredsInfo::Missing(why)) if why.contains("struct cred")
+        ));
+        // A kernel whose BTF lacks the bit: nothing is claimed.
+        let mut blind = Tracker::new(
+            RequestFormats::from_texts(&[(RecordKind::Submit, SUBMIT)]),
+            16,
+            ObjectSupport {
+                creds_mask: None,
+                ..support
+            },
+        );
+        assert_eq!(submit_creds(&mut blind, 0xe0, CREDS), None);
     }
 }
