@@ -25,7 +25,7 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{current_task, header, reserve_only},
+    emit::{current_task, header, reserve_only, submit_flags},
     maps::{EVENTS, TRACED_RINGS, count},
     process_filter::is_traced,
     summary,
@@ -124,7 +124,7 @@ fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
             return Ok(());
         }
     }
-    entry.submit(0);
+    entry.submit(submit_flags::<TracepointRecord<N>>());
     Ok(())
 }
 

@@ -25,18 +25,23 @@ pub fn enabled() -> bool {
     config::summary_mode() != SUMMARY_OFF
 }
 
+/// Adds one call or CQE; `duration_ns` only counts when `timed`.
+///
+/// Not an `Option<u64>`: LLVM leaves the payload of a `None` undefined and
+/// may store whatever register held it, which the verifier rejects as a
+/// read of an uninitialized register.
 #[inline(always)]
-fn add(stats: *mut CallStats, failed: bool, duration: Option<u64>) {
+fn add(stats: *mut CallStats, failed: bool, timed: bool, duration_ns: u64) {
     // Per-CPU slot: no other writer can race with this one.
     let s = unsafe { &mut *stats };
     s.count += 1;
     if failed {
         s.errors += 1;
     }
-    if let Some(ns) = duration {
-        s.total_ns += ns;
+    if timed {
+        s.total_ns += duration_ns;
         s.timed += 1;
-        let b = bucket(ns);
+        let b = bucket(duration_ns);
         if let Some(slot) = s.hist.get_mut(b) {
             *slot += 1;
         }
@@ -54,14 +59,15 @@ fn count_errno(source: u32, index: u32, errno: u32) {
     }
 }
 
-/// A system call's exit: `index` is a SYSCALL_* index.
+/// A system call's exit: `index` is a SYSCALL_* index; `duration_ns`
+/// counts only when `timed` (the entry was seen).
 #[inline(always)]
-pub fn call_finished(index: u32, ret: i64, duration: Option<u64>) {
+pub fn call_finished(index: u32, ret: i64, timed: bool, duration_ns: u64) {
     let Some(stats) = SYSCALL_STATS.get_ptr_mut(index) else {
         return;
     };
     let failed = (-4095..0).contains(&ret);
-    add(stats, failed, duration);
+    add(stats, failed, timed, duration_ns);
     if failed {
         count_errno(ERRNO_SYSCALL, index, (-ret) as u32);
     }
@@ -126,14 +132,14 @@ pub fn request_completed(ctx: &TracePointContext, tp: usize, now: u64) {
     let cflags = read_u32(ctx, config::cflags_offset(tp)).unwrap_or(0);
     let key = key(ctx, tp).filter(|k| k.req != 0);
     let start = key.and_then(|k| unsafe { REQUEST_STARTS.get(k) }.copied());
-    let (index, latency) = match start {
-        Some(s) => (s.opcode, Some(now.saturating_sub(s.ts_ns))),
+    let (index, timed, latency) = match start {
+        Some(s) => (s.opcode, true, now.saturating_sub(s.ts_ns)),
         // With --ops, a missing submission was filtered out, not lost.
         None if config::opcode_filter_enabled() => return,
-        None => (OP_UNMATCHED, None),
+        None => (OP_UNMATCHED, false, 0),
     };
     if let Some(stats) = OP_STATS.get_ptr_mut(index) {
-        add(stats, res < 0, latency);
+        add(stats, res < 0, timed, latency);
     }
     if res < 0 {
         count_errno(ERRNO_OPCODE, index, res.unsigned_abs());

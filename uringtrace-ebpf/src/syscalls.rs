@@ -114,7 +114,7 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
             result.ret = ret;
             result.duration_ns = now.saturating_sub(header.ts_ns);
             if summary::enabled() {
-                summary::call_finished(T::SUMMARY_INDEX, ret, Some(result.duration_ns));
+                summary::call_finished(T::SUMMARY_INDEX, ret, true, result.duration_ns);
             }
             if config::summary_mode() != SUMMARY_ONLY {
                 record.at_exit();
@@ -128,7 +128,7 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
             }
             count(counters::EXIT_WITHOUT_ENTRY);
             if summary::enabled() {
-                summary::call_finished(T::SUMMARY_INDEX, ret, None);
+                summary::call_finished(T::SUMMARY_INDEX, ret, false, 0);
             }
             if config::summary_mode() == SUMMARY_ONLY {
                 return Ok(());

@@ -291,6 +291,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         FILTER_ALL
     };
     let follow = u8::from(opts.filter.follow_forks);
+    let wakeup_bytes = crate::wakeup::wakeup_bytes(opts.buffer_size);
     let mut ebpf = EbpfLoader::new()
         .override_global("FILTER_MODE", &filter_mode, true)
         .override_global("FOLLOW_FORKS", &follow, true)
@@ -305,6 +306,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("TASK_FILTER", &opts.task_filter, true)
         .override_global("OBJECT_LAYOUT", &object_layout, true)
         .override_global("TASK_FLAGS_OFFSET", &task_flags_offset, true)
+        .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;

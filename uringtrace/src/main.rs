@@ -19,6 +19,7 @@ mod session;
 mod summary;
 mod top;
 mod tracefs;
+mod wakeup;
 mod workload;
 
 use std::process::ExitCode;

@@ -432,6 +432,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     let sleep = tokio::time::sleep(deadline.unwrap_or(Duration::from_secs(u64::MAX / 4)));
     tokio::pin!(sleep);
     let mut pid_watch = tokio::time::interval(Duration::from_millis(200));
+    // The programs wake us only when a burst fills the buffer past a mark
+    // (see crate::wakeup): a slower stream is taken on this timer.
+    let mut poll = tokio::time::interval(crate::wakeup::POLL_INTERVAL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stats_period =
         (args.stats_interval > 0.0).then(|| Duration::from_secs_f64(args.stats_interval));
     // Without stats the timer exists but is never polled.
@@ -448,6 +452,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
                 let mut guard = guard.context("polling the ring buffer")?;
                 pipeline.drain(guard.get_inner_mut())?;
                 guard.clear_ready();
+            }
+            _ = poll.tick() => {
+                pipeline.drain(ring.get_mut())?;
             }
             status = async { child.as_mut().expect("guarded by the if").wait().await },
                 if child.is_some() =>
