@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod decode;
 mod event;
+mod fasthash;
 mod filter;
 mod format;
 mod output;

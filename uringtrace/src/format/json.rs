@@ -5,10 +5,11 @@ use serde::Serialize;
 
 use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION, write_line};
 use crate::{
-    clock::WallClock,
+    clock::{Rfc3339, WallClock},
     decode::{
         enter_flags::IO_URING_ENTER_FLAGS,
         errno_names::errno_name,
+        flag_set::FlagNames,
         register_opcodes::{IO_URING_REGISTER_OPCODES, decode_register_opcode},
         setup_features::IO_URING_FEATURES,
         setup_flags::IO_URING_SETUP_FLAGS,
@@ -22,7 +23,7 @@ struct Event<'a> {
     schema: u32,
     event: &'static str,
     ts_ns: u64,
-    time: String,
+    time: Rfc3339,
     pid: u32,
     tid: u32,
     uid: u32,
@@ -48,7 +49,7 @@ enum Args {
         to_submit: u32,
         min_complete: u32,
         flags: u32,
-        flag_names: Vec<String>,
+        flag_names: FlagNames,
         argp: u64,
         argsz: u64,
         arg: Arg,
@@ -206,7 +207,7 @@ fn args(call: &Call) -> Args {
             to_submit: c.to_submit,
             min_complete: c.min_complete,
             flags: c.flags,
-            flag_names: IO_URING_ENTER_FLAGS.names(u64::from(c.flags)),
+            flag_names: IO_URING_ENTER_FLAGS.name_list(u64::from(c.flags)),
             argp: c.argp,
             argsz: c.argsz,
             arg: arg(&c.arg),
@@ -254,7 +255,7 @@ pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
         schema: SCHEMA_VERSION,
         event: ev.call.name(),
         ts_ns: ev.task.ts_ns,
-        time: clock.rfc3339(ev.task.ts_ns),
+        time: clock.timestamp(ev.task.ts_ns),
         pid: ev.task.pid,
         tid: ev.task.tid,
         uid: ev.task.uid,

@@ -10,10 +10,11 @@ use uringtrace_common::request_object::op;
 
 use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION, lossless_text, write_line};
 use crate::{
-    clock::WallClock,
+    clock::{Rfc3339, WallClock},
     decode::{
         cqe_flags::{IORING_CQE_F_BUFFER, IORING_CQE_FLAGS, cqe_buffer_id},
         errno_names::errno_name,
+        flag_set::FlagNames,
         open_flags::open_flag_names,
         register_opcodes::IO_URING_REGISTER_OPCODES,
         setup_flags::IO_URING_SETUP_FLAGS,
@@ -33,7 +34,7 @@ struct Line<'a> {
     schema: u32,
     event: &'static str,
     ts_ns: u64,
-    time: String,
+    time: Rfc3339,
     pid: u32,
     tid: u32,
     uid: u32,
@@ -197,7 +198,7 @@ struct Request {
     opcode: Option<u8>,
     opcode_name: Option<&'static str>,
     sqe_flags: Option<u8>,
-    sqe_flag_names: Vec<String>,
+    sqe_flag_names: FlagNames,
 }
 
 fn request(r: &RequestRef) -> Request {
@@ -209,8 +210,7 @@ fn request(r: &RequestRef) -> Request {
         sqe_flags: r.sqe_flags,
         sqe_flag_names: r
             .sqe_flags
-            .map(|f| IOSQE_FLAGS.names(u64::from(f)))
-            .unwrap_or_default(),
+            .map_or(FlagNames::EMPTY, |f| IOSQE_FLAGS.name_list(u64::from(f))),
     }
 }
 
@@ -219,7 +219,7 @@ struct Cqe {
     res: i32,
     errno: Option<&'static str>,
     cflags: Option<u32>,
-    cflag_names: Vec<String>,
+    cflag_names: FlagNames,
     #[serde(skip_serializing_if = "Option::is_none")]
     buffer_id: Option<u16>,
     more: bool,
@@ -253,10 +253,9 @@ fn cqe(c: &Completion) -> Cqe {
         res: c.res,
         errno: errno_of(i64::from(c.res)),
         cflags: c.cflags,
-        cflag_names: c
-            .cflags
-            .map(|_| IORING_CQE_FLAGS.names(u64::from(names_bits)))
-            .unwrap_or_default(),
+        cflag_names: c.cflags.map_or(FlagNames::EMPTY, |_| {
+            IORING_CQE_FLAGS.name_list(u64::from(names_bits))
+        }),
         buffer_id: cqe_buffer_id(flags),
         more: !c.terminal,
         cqes: c.cqes,
@@ -358,7 +357,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         schema: SCHEMA_VERSION,
         event: ev.detail.name(),
         ts_ns: ev.task.ts_ns,
-        time: clock.rfc3339(ev.task.ts_ns),
+        time: clock.timestamp(ev.task.ts_ns),
         pid: ev.task.pid,
         tid: ev.task.tid,
         uid: ev.task.uid,
@@ -435,7 +434,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
                     opcode: None,
                     opcode_name: None,
                     sqe_flags: None,
-                    sqe_flag_names: Vec::new(),
+                    sqe_flag_names: FlagNames::EMPTY,
                 });
             }
         }

@@ -68,6 +68,12 @@ impl serde_json::ser::Formatter for TerminalSafe {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Every escape here starts at a byte of 0x7f or above (DEL, or the
+        // lead byte of U+0080.. in UTF-8): nearly every fragment (keys,
+        // names, numbers as text) has none and is copied whole.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices().filter(|&(_, c)| needs_escape(c)) {
             writer.write_all(&fragment.as_bytes()[start..i])?;

@@ -8,10 +8,13 @@
 //! long session cannot grow them without limit.
 
 use std::{
-    collections::{HashMap, VecDeque, hash_map::Entry},
+    collections::{VecDeque, hash_map::Entry},
     rc::Rc,
     sync::Arc,
 };
+
+// Looked up several times per event, where SipHash took 4% of the consumer.
+use crate::fasthash::FastMap as HashMap;
 
 use uringtrace_common::{
     HDR_IO_WORKER, HDR_TASK_FLAGS_READ, RecordHeader, RecordKind,
