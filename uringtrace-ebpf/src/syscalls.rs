@@ -56,12 +56,31 @@ pub trait CallRecord: Copy + 'static {
 /// record, or (kprobe mode) the user registers the syscall wrapper got.
 pub trait SyscallArgs {
     fn arg(&self, n: usize) -> Result<u64, i32>;
+    /// All six at once.
+    #[inline(always)]
+    fn args(&self) -> Result<[u64; 6], i32> {
+        Ok([
+            self.arg(0)?,
+            self.arg(1)?,
+            self.arg(2)?,
+            self.arg(3)?,
+            self.arg(4)?,
+            self.arg(5)?,
+        ])
+    }
 }
 
 impl SyscallArgs for TracePointContext {
     #[inline(always)]
     fn arg(&self, n: usize) -> Result<u64, i32> {
         unsafe { self.read_at::<u64>(config::syscall_args_offset() + n * 8) }
+    }
+    /// One helper call for the six slots, which lie side by side: the
+    /// offset is only known at load time, so the record cannot be read
+    /// directly, and each bpf_probe_read_kernel costs as much as the copy.
+    #[inline(always)]
+    fn args(&self) -> Result<[u64; 6], i32> {
+        unsafe { self.read_at::<[u64; 6]>(config::syscall_args_offset()) }
     }
 }
 
@@ -86,6 +105,20 @@ fn begin<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task, record: &T) {
     if inflight.insert(task.tid, record, 0).is_err() {
         count(counters::INFLIGHT_FULL);
     }
+}
+
+/// Summary mode without events (`-c`) only counts the call and its
+/// duration: the entry keeps its start time and reads nothing else (no
+/// arguments, user memory, name or ids). True when it did so.
+#[inline(always)]
+fn begin_timed_only<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> bool {
+    if config::summary_mode() != SUMMARY_ONLY {
+        return false;
+    }
+    let mut head = RecordHeader::empty(T::KIND);
+    head.ts_ns = unsafe { bpf_ktime_get_ns() };
+    begin(inflight, task, &T::unknown_args(head));
+    true
 }
 
 /// The result of a syscall exit tracepoint.
@@ -164,18 +197,17 @@ pub fn try_enter_io_uring_enter(ctx: &impl SyscallArgs) -> Result<(), i32> {
         return Ok(());
     }
     let task = current_task();
-    if !is_traced(task.tgid) {
+    if !is_traced(task.tgid) || begin_timed_only(&INFLIGHT_ENTER, task) {
         return Ok(());
     }
-    let flags = arg(ctx, 3)? as u32;
-    let argp = arg(ctx, 4)?;
-    let argsz = arg(ctx, 5)?;
+    let [fd, to_submit, min_complete, flags, argp, argsz] = ctx.args()?;
+    let flags = flags as u32;
     let record = EnterRecord {
         header: header(RecordKind::Enter, task),
         result: SyscallResult::default(),
-        fd: arg(ctx, 0)? as u32,
-        to_submit: arg(ctx, 1)? as u32,
-        min_complete: arg(ctx, 2)? as u32,
+        fd: fd as u32,
+        to_submit: to_submit as u32,
+        min_complete: min_complete as u32,
         flags,
         argp,
         argsz,
@@ -296,16 +328,17 @@ pub fn try_enter_io_uring_register(ctx: &impl SyscallArgs) -> Result<(), i32> {
         return Ok(());
     }
     let task = current_task();
-    if !is_traced(task.tgid) {
+    if !is_traced(task.tgid) || begin_timed_only(&INFLIGHT_REGISTER, task) {
         return Ok(());
     }
+    let [fd, opcode, arg, nr_args, ..] = ctx.args()?;
     let record = RegisterRecord {
         header: header(RecordKind::Register, task),
         result: SyscallResult::default(),
-        fd: arg(ctx, 0)? as u32,
-        opcode: arg(ctx, 1)? as u32,
-        arg: arg(ctx, 2)?,
-        nr_args: arg(ctx, 3)? as u32,
+        fd: fd as u32,
+        opcode: opcode as u32,
+        arg,
+        nr_args: nr_args as u32,
         _pad: 0,
     };
     begin(&INFLIGHT_REGISTER, task, &record);
@@ -369,7 +402,7 @@ pub fn try_enter_io_uring_setup(ctx: &impl SyscallArgs) -> Result<(), i32> {
         return Ok(());
     }
     let task = current_task();
-    if !is_traced(task.tgid) {
+    if !is_traced(task.tgid) || begin_timed_only(&INFLIGHT_SETUP, task) {
         return Ok(());
     }
     let params_ptr = arg(ctx, 1)?;
