@@ -468,3 +468,229 @@ fn print_rules_is_a_rule_file() {
     assert!(again.status.success(), "{again:?}");
     assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
 }
+
+/// A truth request's credentials, when it ran under the personality.
+fn creds_of(truth: &Value) -> Option<&Value> {
+    truth.get("creds")
+}
+
+/// Whether this kernel is older than `major.minor` (`uname -r`).
+fn kernel_before(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) < (major, minor),
+        _ => false,
+    }
+}
+
+/// The trace's `event` record of the truth's request (same ring fd and
+/// user_data).
+fn traced<'a>(records: &'a [Value], event: &str, truth: &Value) -> &'a Value {
+    let found: Vec<&Value> = records
+        .iter()
+        .filter(|r| {
+            r["event"] == event
+                && r["user_data"] == truth["user_data"]
+                && r["ring_fd"] == truth["ring_fd"]
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{event} of {truth}: {found:#?}");
+    found[0]
+}
+
+#[test]
+fn requests_under_a_personality_show_its_credentials_and_alert() {
+    require_root();
+    if kernel_before(5, 12) {
+        // Personalities were io-wq work identities then: no REQ_F_CREDS.
+        common::skip(
+            "requests_under_a_personality_show_its_credentials_and_alert",
+            "REQ_F_CREDS and io_kiocb.creds came in 5.12",
+        );
+        return;
+    }
+    let dir = TempDir::new("alerts-creds");
+    let run = run(&dir, &["-f", "json", "--alerts"], "requests-personality");
+    let requests = truth_requests(&run.truth, &["NOP", "OPENAT"]);
+    let under: Vec<&Value> = requests
+        .iter()
+        .copied()
+        .filter(|t| creds_of(t).is_some())
+        .collect();
+    // The scenario: a NOP and an OPENAT under the personality, the same
+    // OPENAT without it.
+    assert_eq!(requests.len(), 3, "the scenario changed: {requests:#?}");
+    assert_eq!(under.len(), 2, "{requests:#?}");
+    let want = serde_json::json!({"uid": 4201, "gid": 4301, "euid": 4202, "egid": 4302});
+    for truth in &requests {
+        let submit = traced(&run.records, "submit", truth);
+        let complete = traced(&run.records, "complete", truth);
+        assert_eq!(complete["res"], truth["res"], "{complete}");
+        // The submitter is root; the request is not.
+        assert_eq!(
+            (submit["uid"].as_u64(), submit["gid"].as_u64()),
+            (Some(0), Some(0))
+        );
+        match creds_of(truth) {
+            Some(creds) => {
+                assert_eq!(creds, &want, "the truth itself: {truth}");
+                let mut traced_creds = want.clone();
+                traced_creds["decoded"] = true.into();
+                assert_eq!(submit["creds"], traced_creds, "{submit}");
+                assert_eq!(complete["creds"], traced_creds, "{complete}");
+            }
+            None => {
+                assert!(submit.get("creds").is_none(), "{submit}");
+                assert!(complete.get("creds").is_none(), "{complete}");
+            }
+        }
+    }
+    // The OPENAT under the personality was refused: its ids, not root's.
+    assert_eq!(under[1]["opcode_name"], "IORING_OP_OPENAT");
+    assert_eq!(under[1]["res"], EACCES);
+
+    let fired = alerts(&run.records, "request-under-personality");
+    assert_eq!(fired.len(), under.len(), "{fired:#?}");
+    for (alert, truth) in fired.iter().zip(&under) {
+        assert_eq!(alert["trigger"], "submit", "{alert}");
+        assert_eq!(alert["user_data"], truth["user_data"], "{alert}");
+        assert_eq!(alert["opcode_name"], truth["opcode_name"], "{alert}");
+        assert_eq!(alert["pid"], truth["pid"], "{alert}");
+        assert_eq!(alert["uid"], 0, "{alert}");
+        assert_eq!(alert["creds"]["uid"], 4201, "{alert}");
+        assert_eq!(alert["creds"]["euid"], 4202, "{alert}");
+        assert_eq!(alert["creds"]["gid"], 4301, "{alert}");
+        assert_eq!(alert["creds"]["egid"], 4302, "{alert}");
+        assert_eq!(alert["mitre"], "T1134");
+    }
+    let registered = alerts(&run.records, "personality-registered");
+    let register = run
+        .truth
+        .iter()
+        .find(|t| t["event"] == "io_uring_register" && t["opcode"] == 9)
+        .expect("the truth's REGISTER_PERSONALITY");
+    assert_eq!(registered.len(), 1, "{registered:#?}");
+    assert_eq!(registered[0]["result"], register["ret"]);
+
+    // Text: the same credentials after the request.
+    let out = dir.path("creds.txt");
+    let output = Command::new(bin())
+        .args(["--alerts", "-o"])
+        .arg(&out)
+        .arg("--")
+        .args([bin(), "workload", "requests-personality"])
+        .output()
+        .expect("running uringtrace");
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let shown = " creds=uid=4201,gid=4301,euid=4202,egid=4302";
+    let count = |keep: &dyn Fn(&str) -> bool| text.lines().filter(|l| keep(l)).count();
+    let event = |l: &str| !l.contains(" ALERT ");
+    assert_eq!(
+        count(&|l| event(l) && l.contains(" submit ring=") && l.ends_with(shown)),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        count(&|l| event(l) && l.contains(" complete ring=") && l.contains(&format!("{shown} = "))),
+        2,
+        "{text}"
+    );
+    assert_eq!(count(&|l| l.contains(shown)), 2 + 2 + 3, "{text}");
+    assert_eq!(
+        count(&|l| l.contains(" ALERT medium request-under-personality ") && l.ends_with(shown)),
+        2,
+        "{text}"
+    );
+}
+
+/// EACCES, as a CQE's res.
+const EACCES: i64 = -13;
+
+/// A thread named `iou-wrk-99`, then `iou-sqp-99`, is not an io_uring
+/// thread: its events carry no `worker` and are its own; only the real
+/// io-wq worker that completes its IOSQE_ASYNC NOPs is one.
+#[test]
+fn threads_named_like_workers_are_not_workers() {
+    require_root();
+    if kernel_before(5, 12) {
+        common::skip(
+            "threads_named_like_workers_are_not_workers",
+            "before 5.12 io_uring threads are told by name (docs/events.md)",
+        );
+        return;
+    }
+    let dir = TempDir::new("alerts-fake-worker");
+    let rules = dir.path("workers.json");
+    std::fs::write(
+        &rules,
+        r#"{"rules": [
+    {"id": "site.io-wq", "severity": "info", "mitre": "T1106",
+     "explanation": "an event on an io-wq worker", "match": {"worker": ["io-wq"]}},
+    {"id": "site.sqpoll", "severity": "info", "mitre": "T1106",
+     "explanation": "an event on an SQPOLL thread", "match": {"worker": ["sqpoll"]}}
+  ]}"#,
+    )
+    .unwrap();
+    let rules = rules.to_str().unwrap();
+    let run = run(
+        &dir,
+        &["-f", "json", "--no-builtin-rules", "--rules", rules],
+        "fake-worker-names",
+    );
+    let requests = truth_requests(&run.truth, &["NOP"]);
+    assert_eq!(requests.len(), 4, "the scenario changed: {requests:#?}");
+    let (pid, tid) = (&requests[0]["pid"], &requests[0]["tid"]);
+    assert_ne!(pid, tid, "the scenario names a thread of its own");
+    // Every event of the renamed thread is its own, under its own name.
+    let mine: Vec<&Value> = run
+        .records
+        .iter()
+        .filter(|r| r["event"] != "alert" && &r["tid"] == tid)
+        .collect();
+    assert!(mine.len() >= 8, "{mine:#?}");
+    for r in &mine {
+        assert!(r.get("worker").is_none(), "a thread named a worker: {r}");
+        assert_eq!(&r["pid"], pid, "{r}");
+    }
+    assert!(mine.iter().any(|r| r["comm"] == "iou-wrk-99"));
+    assert!(mine.iter().any(|r| r["comm"] == "iou-sqp-99"));
+    for truth in &requests {
+        let submit = traced(&run.records, "submit", truth);
+        let complete = traced(&run.records, "complete", truth);
+        assert_eq!(&submit["tid"], tid, "{submit}");
+        assert!(submit.get("worker").is_none(), "{submit}");
+        if truth["sqe_flags"] == 0 {
+            assert_eq!(&complete["tid"], tid, "{complete}");
+            assert!(complete.get("worker").is_none(), "{complete}");
+            assert_eq!(
+                complete["route"],
+                serde_json::json!(["inline"]),
+                "{complete}"
+            );
+        } else {
+            // IOSQE_ASYNC: completed by a real io-wq worker of the process.
+            assert_ne!(&complete["tid"], tid, "{complete}");
+            assert_eq!(complete["worker"], "io-wq", "{complete}");
+            assert_eq!(&complete["pid"], pid, "{complete}");
+            assert!(
+                complete["route"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&"async".into())
+            );
+        }
+    }
+    // The rules on `worker` see the same: the real worker only.
+    let io_wq = alerts(&run.records, "site.io-wq");
+    assert!(!io_wq.is_empty());
+    assert!(
+        io_wq
+            .iter()
+            .all(|a| &a["tid"] != tid && a["worker"] == "io-wq")
+    );
+    assert!(alerts(&run.records, "site.sqpoll").is_empty());
+}

@@ -54,6 +54,18 @@ pub struct Touches {
     pub len: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// The registered personality's credentials the request runs under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creds: Option<Creds>,
+}
+
+/// Credentials as the tracer names them (`creds` of docs/events.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Creds {
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
 }
 
 /// The outcome a scenario expects of one request.

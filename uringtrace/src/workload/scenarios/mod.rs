@@ -5,6 +5,7 @@
 
 mod enter;
 mod failures;
+mod fake_worker_names;
 mod fds;
 mod hostile_names;
 mod register;
@@ -14,6 +15,7 @@ mod requests_net;
 mod requests_nop;
 mod requests_overflow;
 mod requests_paths;
+mod requests_personality;
 mod requests_poll;
 mod requests_sqpoll;
 mod requests_timeout;
@@ -207,6 +209,18 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "a NOP under each of 7 hostile thread names: newline, CR+DEL, quote+backslash, ANSI escapes, invalid UTF-8, C1 CSI, RLO",
         run: hostile_names::hostile_names,
         in_tour: true,
+    },
+    Scenario {
+        name: "requests-personality",
+        about: "REGISTER_PERSONALITY under other ids, then a NOP and an OPENAT (EACCES) under it; needs root, not in tour",
+        run: requests_personality::requests_personality,
+        in_tour: false,
+    },
+    Scenario {
+        name: "fake-worker-names",
+        about: "a thread named iou-wrk-99, then iou-sqp-99: a NOP inline and one through io-wq under each; not in tour",
+        run: fake_worker_names::fake_worker_names,
+        in_tour: false,
     },
     Scenario {
         name: "tour",
