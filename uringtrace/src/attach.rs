@@ -448,7 +448,7 @@ fn object_layout(
 /// Before 5.12 io-wq workers and the SQPOLL thread were kernel threads, and
 /// only the io-wq ones had the flag: the names (which a user thread cannot
 /// take from a kernel thread's pid) are what those kernels offer.
-fn task_flags_offset(btf: Result<&BtfTypes, &String>) -> Result<u32, String> {
+pub(crate) fn task_flags_offset(btf: Result<&BtfTypes, &String>) -> Result<u32, String> {
     let release = kernel_release();
     if !release_at_least(&release, (5, 12)) {
         return Err(format!(

@@ -83,6 +83,7 @@ fn documented_fields_are_there() {
     for field in [
         "kernel",
         "btf",
+        "who",
         "privileges",
         "ring_buffer",
         "tracefs",
@@ -153,6 +154,22 @@ fn btf_reported_iff_vmlinux_btf_exists() {
             report["program_types"]["tp_btf"]["load"]["status"],
             "skipped"
         );
+    }
+    // Who ran a request: the kernel's flag and REQ_F_CREDS need BTF, and
+    // without them the report says why.
+    let who = &report["who"];
+    match who["io_threads"].as_str() {
+        Some("task_flags") => {
+            assert!(exists, "{who}");
+            assert!(who["task_flags_offset"].as_u64().is_some(), "{who}");
+        }
+        Some("name") => assert!(who["io_threads_reason"].is_string(), "{who}"),
+        _ => panic!("io_threads: {who}"),
+    }
+    if who["creds_readable"] == true {
+        assert!(exists && who["creds_bit"].as_u64().is_some(), "{who}");
+    } else {
+        assert!(who["creds_reason"].is_string(), "{who}");
     }
 }
 

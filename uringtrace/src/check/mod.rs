@@ -26,10 +26,14 @@ use self::{
     report::{
         Btf, EventPlan, HookKind, Kernel, KprobePmu, KprobeTarget, Outcome, Presence, Privileges,
         ProgramProbe, ProgramTypes, Report, SCHEMA_VERSION, Tracefs, TracefsStatus,
-        TracepointStatus, Verdict,
+        TracepointStatus, Verdict, Who,
     },
 };
-use crate::{selection::EVENT_NAMES, tracefs};
+use crate::{
+    requests::object::{ObjectSupport, creds_layout},
+    selection::EVENT_NAMES,
+    tracefs,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckFormat {
@@ -213,6 +217,7 @@ fn probe_kernel() -> Report {
     Report {
         schema_version: SCHEMA_VERSION,
         kernel: probe_uname(),
+        who: probe_who(btf_types.as_ref()),
         btf,
         privileges,
         ring_buffer,
@@ -223,6 +228,27 @@ fn probe_kernel() -> Report {
         kprobe_targets,
         events,
         verdict,
+    }
+}
+
+/// What attach would set up for `worker` and `creds`, from the same BTF.
+fn probe_who(btf: Result<&BtfTypes, &String>) -> Who {
+    let task_flags = crate::attach::task_flags_offset(btf);
+    let creds = match btf {
+        Ok(btf) => ObjectSupport::of_layout(&creds_layout(btf)),
+        Err(why) => ObjectSupport::unavailable(why.clone()),
+    };
+    Who {
+        io_threads: if task_flags.is_ok() {
+            "task_flags"
+        } else {
+            "name"
+        },
+        task_flags_offset: task_flags.as_ref().ok().copied(),
+        io_threads_reason: task_flags.err(),
+        creds_bit: creds.creds_mask.map(u64::trailing_zeros),
+        creds_readable: creds.creds_missing.is_none(),
+        creds_reason: creds.creds_missing,
     }
 }
 

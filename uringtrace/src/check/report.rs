@@ -17,6 +17,8 @@ pub struct Report {
     pub schema_version: u32,
     pub kernel: Kernel,
     pub btf: Btf,
+    /// What the kernel lets uringtrace say about who ran a request.
+    pub who: Who,
     pub privileges: Privileges,
     /// Creating a `BPF_MAP_TYPE_RINGBUF` map, the tracer's event channel.
     pub ring_buffer: Outcome,
@@ -45,6 +47,26 @@ pub struct Btf {
     pub types: Option<usize>,
     /// Why it could not be read or parsed.
     pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Who {
+    /// How io_uring's own threads (io-wq, SQPOLL) are told from the
+    /// process's: `task_flags` (PF_IO_WORKER, read in the kernel) or `name`
+    /// (`iou-wrk-*`/`iou-sqp-*`, which any thread can take).
+    pub io_threads: &'static str,
+    /// `task_struct.flags`' offset, with `task_flags`.
+    pub task_flags_offset: Option<u32>,
+    /// With `name`: why.
+    pub io_threads_reason: Option<String>,
+    /// REQ_F_CREDS_BIT from BTF: requests run under a registered
+    /// personality can be told apart.
+    pub creds_bit: Option<u32>,
+    /// Their credentials can be read (io_kiocb.creds and struct cred's ids
+    /// in BTF).
+    pub creds_readable: bool,
+    /// Why not, when not.
+    pub creds_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

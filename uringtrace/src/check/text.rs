@@ -81,6 +81,27 @@ pub fn render(report: &Report) -> String {
                 },
             ],
             vec![
+                "io threads".into(),
+                match (report.who.task_flags_offset, &report.who.io_threads_reason) {
+                    (Some(offset), _) => {
+                        format!("told by PF_IO_WORKER (task_struct.flags at {offset})")
+                    }
+                    (None, why) => format!("told by name only: {}", why.as_deref().unwrap_or("?")),
+                },
+            ],
+            vec![
+                "personality".into(),
+                match (report.who.creds_bit, &report.who.creds_reason) {
+                    (Some(bit), None) => {
+                        format!("REQ_F_CREDS is bit {bit}; struct cred ids readable")
+                    }
+                    (_, why) => format!(
+                        "credentials of accepted requests not shown: {}",
+                        why.as_deref().unwrap_or("?")
+                    ),
+                },
+            ],
+            vec![
                 "kprobe PMU".into(),
                 match (pmu.pmu_type, &pmu.error) {
                     (Some(pmu_type), _) => format!("present (perf type {pmu_type})"),

@@ -122,6 +122,27 @@ pub fn layout_from_btf(btf: &BtfTypes, submit_tracepoint: &str) -> Result<Object
     }
     l.rw_len = off("io_rw", &["len"]);
     l.sr_len = off("io_sr_msg", &["len"]);
+    let creds = creds_layout(btf);
+    l.req_flags_size = creds.req_flags_size;
+    l.creds_bit = creds.creds_bit;
+    l.req_creds = creds.req_creds;
+    l.cred_uid = creds.cred_uid;
+    l.cred_gid = creds.cred_gid;
+    l.cred_euid = creds.cred_euid;
+    l.cred_egid = creds.cred_egid;
+    if l.req_opcode == OFFSET_ABSENT || l.req_ctx == OFFSET_ABSENT {
+        return Err("struct io_kiocb has no opcode or ctx member in BTF".into());
+    }
+    l.enabled = 1;
+    Ok(l)
+}
+
+/// The part of the layout that reads a request's personality credentials
+/// (the rest left OFF).
+pub fn creds_layout(btf: &BtfTypes) -> ObjectLayout {
+    let off =
+        |strukt: &str, path: &[&str]| btf.member(strukt, path).map_or(OFFSET_ABSENT, |m| m.offset);
+    let mut l = ObjectLayout::OFF;
     // The bit's number moves between kernels (flags are added before it),
     // so it is taken from this kernel's enum, never assumed.
     l.req_flags_size = btf.member("io_kiocb", &["flags"]).map_or(0, |m| m.size);
@@ -136,11 +157,7 @@ pub fn layout_from_btf(btf: &BtfTypes, submit_tracepoint: &str) -> Result<Object
     l.cred_gid = off("cred", &["gid", "val"]);
     l.cred_euid = off("cred", &["euid", "val"]);
     l.cred_egid = off("cred", &["egid", "val"]);
-    if l.req_opcode == OFFSET_ABSENT || l.req_ctx == OFFSET_ABSENT {
-        return Err("struct io_kiocb has no opcode or ctx member in BTF".into());
-    }
-    l.enabled = 1;
-    Ok(l)
+    l
 }
 
 /// A string the program read: its bytes (without the NUL), or why not.
