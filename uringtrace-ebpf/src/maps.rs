@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use uringtrace_common::{
     counters,
@@ -40,8 +40,9 @@ pub static COMM_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_COMM_TGI
 pub static TRACED_RINGS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_TRACED_RINGS, 0);
 
 /// Calls between entry and exit, by thread id: the entry's arguments wait
-/// here for the result, so each call is one record. A thread is in at most
-/// one system call, so the size bounds the number of threads inside one.
+/// here for the result, so each call is one record. A thread's slot stays
+/// from its first call to its exit (see syscalls::begin), so the size
+/// bounds the live threads that have made such a call.
 const MAX_INFLIGHT: u32 = 16384;
 #[map]
 pub static INFLIGHT_ENTER: HashMap<u32, EnterRecord> = HashMap::with_max_entries(MAX_INFLIGHT, 0);
@@ -59,10 +60,16 @@ pub static OP_STATS: PerCpuArray<CallStats> = PerCpuArray::with_max_entries(OP_S
 #[map]
 pub static ERRNO_COUNTS: PerCpuHashMap<u32, u64> =
     PerCpuHashMap::with_max_entries(MAX_ERRNO_KEYS, 0);
-/// Summary mode's in-kernel join of submissions and CQEs.
+/// Summary mode's in-kernel join of submissions and CQEs. An entry stays
+/// after its request's last CQE, marked finished, because the kernel
+/// reuses its requests: the next submission at that address overwrites it
+/// in place (a lookup) instead of an insert and a delete per request. The
+/// LRU evicts the entries of addresses not reused; a request still in
+/// flight that is evicted (more than MAX_TRACKED_REQUESTS at once) has its
+/// CQE counted as unmatched, without latency.
 #[map]
-pub static REQUEST_STARTS: HashMap<RequestKey, RequestStart> =
-    HashMap::with_max_entries(MAX_TRACKED_REQUESTS, 0);
+pub static REQUEST_STARTS: LruHashMap<RequestKey, RequestStart> =
+    LruHashMap::with_max_entries(MAX_TRACKED_REQUESTS, 0);
 
 #[inline(always)]
 pub fn count(index: u32) {

@@ -16,7 +16,7 @@ use uringtrace_common::{
 use crate::{
     config,
     emit::current_task,
-    maps::{COMM_TGIDS, TRACED_TGIDS, count},
+    maps::{COMM_TGIDS, INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, TRACED_TGIDS, count},
 };
 
 /// The process filter (`-p`, a command and its descendants) and the task
@@ -85,10 +85,15 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
 }
 
 fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
+    let task = current_task();
+    // The thread's in-flight slots stay between its calls (see
+    // syscalls::begin): they go with the thread, whatever the filter.
+    let _ = INFLIGHT_ENTER.remove(task.tid);
+    let _ = INFLIGHT_REGISTER.remove(task.tid);
+    let _ = INFLIGHT_SETUP.remove(task.tid);
     if config::filter_mode() == FILTER_ALL {
         return Ok(());
     }
-    let task = current_task();
     if task.tid != task.tgid
         && let Some(how) = TRACED_TGIDS.get_ptr(task.tid)
         && unsafe { *how } == TRACED_FORKED

@@ -119,6 +119,11 @@ pub fn request_submitted(ctx: &TracePointContext, tp: usize, now: u64) {
         opcode,
         _pad: 0,
     };
+    if let Some(slot) = REQUEST_STARTS.get_ptr_mut(key) {
+        // A reused request (see REQUEST_STARTS).
+        unsafe { *slot = start };
+        return;
+    }
     if REQUEST_STARTS.insert(key, start, 0).is_err() {
         count(counters::SUMMARY_TABLE_FULL);
     }
@@ -131,9 +136,15 @@ pub fn request_completed(ctx: &TracePointContext, tp: usize, now: u64) {
     let res = read_u32(ctx, config::res_offset(tp)).unwrap_or(0) as i32;
     let cflags = read_u32(ctx, config::cflags_offset(tp)).unwrap_or(0);
     let key = key(ctx, tp).filter(|k| k.req != 0);
-    let start = key.and_then(|k| unsafe { REQUEST_STARTS.get(k) }.copied());
-    let (index, timed, latency) = match start {
-        Some(s) => (s.opcode, true, now.saturating_sub(s.ts_ns)),
+    // An entry with no start time is a finished request's.
+    let slot = key
+        .and_then(|k| REQUEST_STARTS.get_ptr_mut(k))
+        .filter(|s| unsafe { (**s).ts_ns } != 0);
+    let (index, timed, latency) = match slot {
+        Some(s) => {
+            let s = unsafe { &*s };
+            (s.opcode, true, now.saturating_sub(s.ts_ns))
+        }
         // With --ops, a missing submission was filtered out, not lost.
         None if config::opcode_filter_enabled() => return,
         None => (OP_UNMATCHED, false, 0),
@@ -145,9 +156,10 @@ pub fn request_completed(ctx: &TracePointContext, tp: usize, now: u64) {
         count_errno(ERRNO_OPCODE, index, res.unsigned_abs());
     }
     if cflags & CQE_F_MORE == 0
-        && let Some(k) = key
+        && let Some(s) = slot
     {
-        let _ = REQUEST_STARTS.remove(k);
+        // Finished: left for the LRU or the request's next use.
+        unsafe { (*s).ts_ns = 0 };
     }
 }
 

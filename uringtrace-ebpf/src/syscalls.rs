@@ -100,11 +100,29 @@ fn status<T>(read: Result<T, i32>, store: impl FnOnce(T)) -> ReadStatus {
     }
 }
 
+/// A thread's slot outlives its calls: the exit marks it finished (see
+/// [`finish`]) and the thread's exit removes it (process_filter). A call
+/// then costs one lookup and a copy into the slot, where an insert at entry
+/// and a delete at exit took a hash-map element allocation, the bucket lock
+/// and a free for every call.
 #[inline(always)]
 fn begin<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task, record: &T) {
+    if let Some(slot) = inflight.get_ptr_mut(task.tid) {
+        // Only this thread uses its slot.
+        unsafe { *slot = *record };
+        return;
+    }
     if inflight.insert(task.tid, record, 0).is_err() {
         count(counters::INFLIGHT_FULL);
     }
+}
+
+/// The in-flight call of the current thread, if its entry was seen: a slot
+/// whose start time is 0 is one whose call has finished.
+#[inline(always)]
+fn in_flight<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> Option<*mut T> {
+    let slot = inflight.get_ptr_mut(task.tid)?;
+    (unsafe { (*slot).prefix().0.ts_ns } != 0).then_some(slot)
 }
 
 /// Summary mode without events (`-c`) only counts the call and its
@@ -140,7 +158,7 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
     }
     let task = current_task();
     let now = unsafe { bpf_ktime_get_ns() };
-    match inflight.get_ptr_mut(task.tid) {
+    match in_flight(inflight, task) {
         Some(slot) => {
             let record = unsafe { &mut *slot };
             let (header, result) = record.prefix();
@@ -153,7 +171,8 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
                 record.at_exit();
                 output(record);
             }
-            let _ = inflight.remove(task.tid);
+            // Finished; the slot stays for the thread's next call.
+            record.prefix().0.ts_ns = 0;
         }
         None => {
             if !is_traced(task.tgid) {
