@@ -425,6 +425,9 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
 
 /// The BTF offsets of the request-object program and the submit
 /// tracepoint's name, or why objects cannot be decoded in this session.
+/// Why objects are not decoded when the session shows nothing that has one.
+pub(crate) const OBJECTS_NOT_NEEDED: &str = "not needed";
+
 fn object_layout(
     opts: &AttachOptions,
     formats: &RequestFormats,
@@ -434,7 +437,7 @@ fn object_layout(
         || opts.summary == SUMMARY_ONLY
         || opts.hook_mode != uringtrace_common::hook_mode::FULL
     {
-        return Err("not needed".into());
+        return Err(OBJECTS_NOT_NEEDED.into());
     }
     let submit = formats
         .get(&REQUEST_TRACEPOINTS[TP_SUBMIT])

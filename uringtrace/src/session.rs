@@ -366,6 +366,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             attached.missing.join(", io_uring:")
         );
     }
+    if let Some(why) =
+        (attached.objects.missing.as_deref()).filter(|why| *why != attach::OBJECTS_NOT_NEEDED)
+    {
+        eprintln!(
+            "uringtrace: what requests touch (paths, addresses, fds) is not decoded on this kernel: {why}"
+        );
+    }
     if let Some(why) = &attached.workers_by_name {
         eprintln!(
             "uringtrace: io_uring threads are told by their names ({why}): a thread named iou-wrk-*/iou-sqp-* counts as one"

@@ -3,7 +3,7 @@
 mod common;
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _},
+    io::{BufReader, Read as _},
     process::{Child, ChildStderr, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -39,9 +39,7 @@ fn start_tracer(args: &[&str], ready: &str) -> (Child, BufReader<ChildStderr>) {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.starts_with(ready), "{line}");
+    common::read_until_line(&mut stderr, ready);
     (tracer, stderr)
 }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
+    io::{BufReader, Write as _},
     process::{Command, Stdio},
 };
 
@@ -63,6 +63,7 @@ fn every_scenario_matches_ground_truth() {
         // hook do not fit the VM suite's time limit under emulation, and
         // tests/requests.rs covers the requests scenario by scenario.
         let run = trace_scenario(&dir, &name, "json", &["-e", "syscalls"]);
+        common::note_engine_skips(&run.skipped);
         assert_no_drops(&run.stderr);
         assert_matches_truth(&run.truth, &read_ndjson(&run.trace_path));
     }
@@ -258,9 +259,7 @@ fn pid_filter_sees_only_its_process() {
         .spawn()
         .expect("starting uringtrace");
     let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.starts_with("uringtrace: tracing pid"), "{line}");
+    common::read_until_line(&mut stderr, "uringtrace: tracing pid");
     for w in [&mut a, &mut b] {
         w.stdin.take().unwrap().write_all(b"go\n").unwrap();
     }
@@ -358,7 +357,12 @@ fn call_in_flight_at_attach_is_reported() {
         err.contains("; 1 calls seen only at exit"),
         "the final line must count the call whose entry was missed: {err}"
     );
-    let truth = read_ndjson(&truth_path);
+    // Calls only: before 5.11 the wait is ended by a TIMEOUT request, which
+    // has a line of its own.
+    let truth: Vec<Value> = read_ndjson(&truth_path)
+        .into_iter()
+        .filter(|t| t["event"] != "submit")
+        .collect();
     let trace = read_ndjson(&trace_path);
     assert_eq!(truth.len(), 2, "setup and one wait: {truth:?}");
     assert_eq!(trace.len(), 1, "only the wait is traced: {trace:?}");
@@ -367,8 +371,10 @@ fn call_in_flight_at_attach_is_reported() {
     assert_eq!(got["entry_missing"], true);
     assert_eq!(got["pid"], want["pid"]);
     assert_eq!(got["tid"], want["tid"]);
-    assert_eq!(got["ret"], -i64::from(libc::ETIME));
-    assert_eq!(got["errno"], "ETIME");
+    assert_eq!(got["ret"], want["ret"]);
+    if want["ret"] == -i64::from(libc::ETIME) {
+        assert_eq!(got["errno"], "ETIME");
+    }
     assert!(
         got.get("fd").is_none(),
         "arguments of a missed entry are unknown"

@@ -17,6 +17,7 @@ use super::{
         IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS,
         IoUringGeteventsArg, IoUringParams, IoUringRegWait, KERNEL_SIGSET_SIZE, KernelTimespec,
     },
+    kernel_features::{Feature, KernelFeatures},
     raw,
     report::{self, Call, Report},
     requests::{Requests, Want},
@@ -31,6 +32,7 @@ pub struct Ctx {
     scenario: &'static str,
     /// Requests queued whose line is not yet written.
     requests: Requests,
+    kernel: KernelFeatures,
 }
 
 impl Ctx {
@@ -39,7 +41,37 @@ impl Ctx {
             report,
             scenario: "",
             requests: Requests::new(),
+            kernel: KernelFeatures::detect(),
         }
+    }
+
+    /// Whether the running kernel has `feature`.
+    pub fn has(&self, feature: Feature) -> bool {
+        self.kernel.has(feature)
+    }
+
+    /// When the kernel lacks one of `features`, reports the scenario (or
+    /// the part of it `what` names) as skipped, with the reason, in the
+    /// ground truth and on stderr, and returns true: the caller then makes
+    /// none of those calls.
+    pub fn skip_unless(&mut self, features: &[Feature], what: &str) -> anyhow::Result<bool> {
+        let Some(reason) = self.kernel.missing(features) else {
+            return Ok(false);
+        };
+        let scenario = if what.is_empty() {
+            self.scenario.to_string()
+        } else {
+            format!("{}: {what}", self.scenario)
+        };
+        eprintln!("workload {scenario}: skipped: {reason}");
+        self.report.record_skip(&scenario, &reason)?;
+        Ok(true)
+    }
+
+    /// Forgets the requests a failed scenario left in flight, so the next
+    /// scenario of a `tour` is judged on its own.
+    pub fn forget_requests(&mut self) {
+        self.requests = Requests::new();
     }
 
     pub fn set_scenario(&mut self, name: &'static str) {
@@ -79,6 +111,9 @@ impl Ctx {
         let ptr = std::ptr::from_mut(params) as u64;
         // SAFETY: `ptr` is a live, writable io_uring_params.
         let ret = unsafe { raw::io_uring_setup(entries, ptr) };
+        if ret >= 0 {
+            self.kernel.saw_setup_features(params.features);
+        }
         self.finish_setup(entries, Some(passed), ptr, ret, note)
     }
 
@@ -484,6 +519,16 @@ impl Ret {
     pub fn expect_errno(self, errno: i32) -> anyhow::Result<()> {
         self.expect(-i64::from(errno)).map(drop)
     }
+
+    /// `want` on a kernel with the feature the call uses (`supported`),
+    /// else the errno older kernels refuse it with.
+    pub fn expect_if(self, supported: bool, want: i64, errno: i32) -> anyhow::Result<()> {
+        if supported {
+            self.expect(want).map(drop)
+        } else {
+            self.expect_errno(errno)
+        }
+    }
 }
 
 /// The result of an io_uring_setup: owns the ring fd when one was made.
@@ -502,6 +547,16 @@ impl SetupRet {
     /// Failure with this errno; an fd the kernel made anyway is closed.
     pub fn expect_errno(self, errno: i32) -> anyhow::Result<()> {
         self.ret.expect_errno(errno)
+    }
+
+    /// A ring on a kernel with the feature the call uses (`supported`),
+    /// else a refusal with `errno`.
+    pub fn expect_fd_if(self, supported: bool, errno: i32) -> anyhow::Result<Option<OwnedFd>> {
+        if supported {
+            self.expect_fd().map(Some)
+        } else {
+            self.expect_errno(errno).map(|()| None)
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 mod abi;
 mod bench;
 mod ctx;
+mod kernel_features;
 mod pages;
 mod raw;
 mod report;

@@ -253,6 +253,22 @@ impl Report {
         })
     }
 
+    /// Appends the line saying that (part of) a scenario was not run on
+    /// this kernel, and why: tests that need it then skip out loud.
+    pub fn record_skip(&mut self, scenario: &str, reason: &str) -> anyhow::Result<()> {
+        #[derive(Serialize)]
+        struct SkipLine<'a> {
+            event: &'static str,
+            scenario: &'a str,
+            reason: &'a str,
+        }
+        self.write(&SkipLine {
+            event: "skipped",
+            scenario,
+            reason,
+        })
+    }
+
     fn write(&mut self, line: &impl Serialize) -> anyhow::Result<()> {
         let Some((file, path)) = &mut self.out else {
             return Ok(());

@@ -63,7 +63,10 @@ pub fn read_ndjson(path: &Path) -> Vec<Value> {
 pub struct Traced {
     pub output: Output,
     pub stderr: String,
+    /// The calls and requests the engine made.
     pub truth: Vec<Value>,
+    /// The engine's `skipped` lines: what it did not do on this kernel.
+    pub skipped: Vec<Value>,
     pub trace_path: PathBuf,
 }
 
@@ -88,8 +91,10 @@ pub fn trace_scenario(dir: &TempDir, scenario: &str, format: &str, extra: &[&str
         "uringtrace on scenario {scenario} failed: {:?}\n{stderr}",
         output.status
     );
+    let (skipped, truth) = read_truth(&truth_path);
     Traced {
-        truth: read_ndjson(&truth_path),
+        truth,
+        skipped,
         output,
         stderr,
         trace_path,
@@ -231,4 +236,111 @@ pub fn schema_validator() -> jsonschema::Validator {
         "the schema is not a valid draft 2020-12 schema"
     );
     jsonschema::draft202012::new(&schema).expect("the schema compiles")
+}
+
+/// The ground truth the engine wrote: its `skipped` lines, and the rest.
+pub fn read_truth(path: &Path) -> (Vec<Value>, Vec<Value>) {
+    read_ndjson(path)
+        .into_iter()
+        .partition(|t| t["event"] == "skipped")
+}
+
+/// The reason the engine gave for skipping `scenario` as a whole on this
+/// kernel (its `skipped` ground-truth line), if it did.
+pub fn engine_skip(skipped: &[Value], scenario: &str) -> Option<String> {
+    skipped
+        .iter()
+        .find(|t| t["scenario"] == scenario)
+        .map(|t| t["reason"].as_str().unwrap_or("no reason").to_string())
+}
+
+/// Skips `test` loudly when the engine skipped `scenario` on this kernel:
+/// there is then nothing of it to compare. Returns whether it did.
+pub fn skipped_by_engine(test: &str, skipped: &[Value], scenario: &str) -> bool {
+    match engine_skip(skipped, scenario) {
+        Some(reason) => {
+            skip(test, &format!("the engine skipped `{scenario}`: {reason}"));
+            true
+        }
+        None => false,
+    }
+}
+
+/// The parts of scenarios the engine left out on this kernel, for a test
+/// covering several scenarios to say what it did not check (a line on
+/// stderr each, not a skip: the rest was checked).
+pub fn note_engine_skips(skipped: &[Value]) {
+    for t in skipped {
+        eprintln!(
+            "not covered on this kernel: {}: {}",
+            t["scenario"].as_str().unwrap_or("?"),
+            t["reason"].as_str().unwrap_or("?")
+        );
+    }
+}
+
+/// The tracefs directory of io_uring tracepoint `name`, when this kernel
+/// has that tracepoint.
+fn tracepoint_dir(name: &str) -> Option<PathBuf> {
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .map(|root| Path::new(root).join("events/io_uring").join(name))
+        .find(|dir| dir.join("format").exists())
+}
+
+/// Whether this kernel has the io_uring tracepoint `name`.
+pub fn has_tracepoint(name: &str) -> bool {
+    tracepoint_dir(name).is_some()
+}
+
+/// Whether the io_uring tracepoint `name` exists and its record has
+/// `field` (e.g. 5.10's io_uring_complete has no `req`).
+pub fn tracepoint_has_field(name: &str, field: &str) -> bool {
+    let Some(dir) = tracepoint_dir(name) else {
+        return false;
+    };
+    let format = std::fs::read_to_string(dir.join("format")).unwrap_or_default();
+    format.lines().any(|l| {
+        l.trim_start().starts_with("field:")
+            && l.split(';')
+                .next()
+                .is_some_and(|decl| decl.rsplit([' ', '*']).next().is_some_and(|n| n == field))
+    })
+}
+
+/// Reads `stderr` up to the line starting with `prefix` (the tracer's
+/// "tracing" line) and returns the lines before it: warnings about the
+/// kernel, such as tracepoints it lacks, may come first.
+pub fn read_until_line(stderr: &mut impl std::io::BufRead, prefix: &str) -> Vec<String> {
+    let mut before = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).expect("reading stderr");
+        assert!(
+            n > 0,
+            "stderr ended before a line starting with {prefix:?}:\n{}",
+            before.join("")
+        );
+        if line.starts_with(prefix) {
+            return before;
+        }
+        before.push(line);
+    }
+}
+
+/// Skips `test` loudly when the tracer said (on `stderr`) that it cannot
+/// decode what requests touch on this kernel. Returns whether it did.
+pub fn skipped_without_objects(test: &str, stderr: &str) -> bool {
+    const SAID: &str =
+        "uringtrace: what requests touch (paths, addresses, fds) is not decoded on this kernel: ";
+    match stderr.lines().find_map(|l| l.strip_prefix(SAID)) {
+        Some(why) => {
+            skip(
+                test,
+                &format!("the tracer decodes no request objects here: {why}"),
+            );
+            true
+        }
+        None => false,
+    }
 }

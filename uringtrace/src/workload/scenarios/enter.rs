@@ -18,8 +18,10 @@ use crate::workload::{
         IoUringRegWait, IoUringRegionDesc, IoUringRsrcUpdate, KERNEL_SIGSET_SIZE, KernelTimespec,
         PROBE_OPS, sig_bit,
     },
-    ctx::{Ctx, Enter, EnterArg, WaitArg},
+    ctx::{Ctx, Enter, EnterArg, Request, WaitArg},
+    kernel_features::Feature,
     pages::Pages,
+    requests::Want,
 };
 
 /// The signals every sigmask in these scenarios blocks.
@@ -58,8 +60,17 @@ pub fn getevents(ctx: &mut Ctx) -> anyhow::Result<()> {
 }
 
 /// Every wait here has nothing to wait for, so each ends at its timeout.
+/// On kernels without min_wait_usec, ABS_TIMER or NO_IOWAIT, those waits
+/// are made anyway: the kernel refuses them (-EINVAL), and the tracer must
+/// decode a refused call as well as an accepted one.
 pub fn ext_arg_timeout(ctx: &mut Ctx) -> anyhow::Result<()> {
+    // The ring first: its setup tells which features the kernel has.
     let ring = basic_ring(ctx)?;
+    if ctx.skip_unless(&[Feature::ExtArg], "")? {
+        return Ok(());
+    }
+    let min_wait_abs_timer = ctx.has(Feature::MinWaitAbsTimer);
+    let no_iowait = ctx.has(Feature::NoIowait);
     let fd = ring.fd();
     let ext = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
     let wait_for = |flags, wait| Enter {
@@ -79,7 +90,7 @@ pub fn ext_arg_timeout(ctx: &mut Ctx) -> anyhow::Result<()> {
         wait_for(ext, &wait),
         "EXT_ARG with a 10ms timeout and min_wait_usec 2000",
     )?
-    .expect_errno(libc::ETIME)?;
+    .expect_if(min_wait_abs_timer, -i64::from(libc::ETIME), libc::EINVAL)?;
 
     // The ring's clock is CLOCK_MONOTONIC unless IORING_REGISTER_CLOCK
     // says otherwise.
@@ -93,21 +104,41 @@ pub fn ext_arg_timeout(ctx: &mut Ctx) -> anyhow::Result<()> {
         wait_for(ext | IORING_ENTER_ABS_TIMER, &wait),
         "EXT_ARG with ABS_TIMER: CLOCK_MONOTONIC now + 10ms",
     )?
-    .expect_errno(libc::ETIME)?;
+    .expect_if(min_wait_abs_timer, -i64::from(libc::ETIME), libc::EINVAL)?;
 
     let wait = WaitArg::new(Some(TIMEOUT), None, 0);
     ctx.enter(
         wait_for(ext | IORING_ENTER_NO_IOWAIT, &wait),
         "EXT_ARG with a 10ms timeout and NO_IOWAIT",
     )?
-    .expect_errno(libc::ETIME)?;
+    .expect_if(no_iowait, -i64::from(libc::ETIME), libc::EINVAL)?;
     Ok(())
 }
 
-/// One 2-second EXT_ARG wait that times out: long enough for a tracer to
-/// attach while the call is in the kernel (its entry is then never seen).
+/// One 2-second wait: long enough for a tracer to attach while the call is
+/// in the kernel (its entry is then never seen). An EXT_ARG wait that times
+/// out; before EXT_ARG (5.11) a wait has no timeout of its own, and a
+/// 2-second TIMEOUT request submitted by the same call ends it instead.
 pub fn long_wait(ctx: &mut Ctx) -> anyhow::Result<()> {
-    let ring = basic_ring(ctx)?;
+    let mut ring = basic_ring(ctx)?;
+    if !ctx.has(Feature::ExtArg) {
+        let two_seconds = io_uring::types::Timespec::new().sec(2);
+        let timeout = Request::new(
+            io_uring::opcode::Timeout::new(&two_seconds).build(),
+            Want::errno(libc::ETIME),
+            "TIMEOUT of 2s that ends the wait (-ETIME)",
+        );
+        // SAFETY: the timespec lives until the request completes, within
+        // the call below.
+        unsafe { ctx.queue(&mut ring, vec![timeout]) }?;
+        ctx.enter(
+            Enter::new(ring.fd(), 1, 1, IORING_ENTER_GETEVENTS),
+            "submit a 2s TIMEOUT and wait for it",
+        )?
+        .expect(1)?;
+        ctx.reap(&mut ring, 1)?;
+        return Ok(());
+    }
     let wait = WaitArg::new(Some(KernelTimespec::from_millis(2000)), None, 0);
     ctx.enter(
         Enter {
@@ -144,6 +175,9 @@ fn monotonic_now() -> anyhow::Result<libc::timespec> {
 /// under the mask.
 pub fn ext_arg_sigmask(ctx: &mut Ctx) -> anyhow::Result<()> {
     let mut ring = basic_ring(ctx)?;
+    if ctx.skip_unless(&[Feature::ExtArg], "")? {
+        return Ok(());
+    }
     let fd = ring.fd();
     let flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
 
@@ -241,6 +275,9 @@ pub fn ext_arg_reg(ctx: &mut Ctx) -> anyhow::Result<()> {
     };
     let ring = ctx.ring(8, params, "8-entry ring, R_DISABLED")?;
     let fd = ring.fd();
+    if ctx.skip_unless(&[Feature::WaitRegions], "")? {
+        return Ok(());
+    }
 
     let mut desc = IoUringRegionDesc {
         user_addr: region.addr(0),
@@ -360,6 +397,10 @@ pub fn sqpoll(ctx: &mut Ctx) -> anyhow::Result<()> {
 
 pub fn registered_ring(ctx: &mut Ctx) -> anyhow::Result<()> {
     let mut ring = basic_ring(ctx)?;
+    if ctx.skip_unless(&[Feature::RegisteredRings], "")? {
+        return Ok(());
+    }
+    let via_index = ctx.has(Feature::RegisterViaRegisteredRing);
     let fd = ring.fd();
     let mut update = IoUringRsrcUpdate {
         // -1U: let the kernel pick a free slot and write it back.
@@ -408,7 +449,8 @@ pub fn registered_ring(ctx: &mut Ctx) -> anyhow::Result<()> {
             "REGISTER_PROBE through the ring index (USE_REGISTERED_RING)",
         )
     }?
-    .expect(0)?;
+    // Before USE_REGISTERED_RING, the flag makes an unknown opcode.
+    .expect_if(via_index, 0, libc::EINVAL)?;
 
     let mut update = IoUringRsrcUpdate {
         offset: index,

@@ -9,7 +9,9 @@ use super::{basic_ring, submit_and_reap};
 use crate::workload::{
     abi::{SQE_FLAG_UNDEFINED, SQE_OPCODE_UNDEFINED},
     ctx::{Ctx, Request},
+    kernel_features::Feature,
     requests::{Want, with_opcode},
+    ring::Ring,
 };
 
 /// Never an open fd.
@@ -24,22 +26,35 @@ pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
     let bad_read = || opcode::Read::new(Fd(BAD_FD), buf_ptr, buf.len() as u32).build();
     let nop = || opcode::Nop::new().build();
 
+    // Before 5.18 a request's file is looked up at init: the READ on fd -1
+    // then fails at init, which fails its whole chain, hardlinked or not,
+    // the head that was already accepted included.
+    let at_issue = ctx.has(Feature::FileAtIssue);
+    let (head, breaker, after) = if at_issue {
+        (
+            Want::res(0),
+            "link: READ on fd -1, fails at execution (-EBADF) and breaks the chain",
+            "link: NOP after the broken link, cancelled (-ECANCELED)",
+        )
+    } else {
+        (
+            Want::errno(libc::ECANCELED),
+            "link: READ on fd -1, fails at init (-EBADF) and fails the chain",
+            "link: NOP after the failed link, cancelled (-ECANCELED)",
+        )
+    };
     let chain = vec![
         Request::new(
             nop().flags(Flags::IO_LINK),
-            Want::res(0),
-            "link: NOP, head of a chain that breaks at execution",
+            head,
+            "link: NOP, head of a chain that breaks",
         ),
         Request::new(
             bad_read().flags(Flags::IO_LINK),
             Want::errno(libc::EBADF),
-            "link: READ on fd -1, fails at execution (-EBADF) and breaks the chain",
+            breaker,
         ),
-        Request::new(
-            nop(),
-            Want::errno(libc::ECANCELED),
-            "link: NOP after the broken link, cancelled (-ECANCELED)",
-        ),
+        Request::new(nop(), Want::errno(libc::ECANCELED), after),
     ];
     // SAFETY (each submit_and_reap): the READs' buffer lives until their
     // requests are reaped, within the call.
@@ -52,22 +67,31 @@ pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
         )
     }?;
 
+    let (head, breaker, after) = if at_issue {
+        (
+            Want::res(0),
+            "hardlink: READ on fd -1, fails at execution (-EBADF), the chain goes on",
+            Want::res(0),
+        )
+    } else {
+        (
+            Want::errno(libc::ECANCELED),
+            "hardlink: READ on fd -1, fails at init (-EBADF), which fails even a hardlinked chain",
+            Want::errno(libc::ECANCELED),
+        )
+    };
     let chain = vec![
         Request::new(
             nop().flags(Flags::IO_HARDLINK),
-            Want::res(0),
+            head,
             "hardlink: NOP, head of a hardlinked chain",
         ),
         Request::new(
             bad_read().flags(Flags::IO_HARDLINK),
             Want::errno(libc::EBADF),
-            "hardlink: READ on fd -1, fails at execution (-EBADF), the chain goes on",
+            breaker,
         ),
-        Request::new(
-            nop(),
-            Want::res(0),
-            "hardlink: NOP after the failed hardlink, runs",
-        ),
+        Request::new(nop(), after, "hardlink: NOP after the failed hardlink"),
     ];
     unsafe {
         submit_and_reap(
@@ -107,6 +131,26 @@ pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
         )
     }?;
 
+    if !ctx.skip_unless(
+        &[Feature::CqeSkipSuccess],
+        "CQE_SKIP_SUCCESS, and the IO_DRAIN it makes the ring refuse",
+    )? {
+        skip_success_then_drain(ctx, &mut ring)?;
+    }
+
+    let unknown = vec![Request::new(
+        with_opcode(nop(), SQE_OPCODE_UNDEFINED),
+        Want::errno(libc::EINVAL),
+        "unknown opcode 200, fails at init (-EINVAL)",
+    )];
+    // SAFETY: a NOP references no memory.
+    unsafe { submit_and_reap(ctx, &mut ring, unknown, "an SQE with opcode 200") }?;
+
+    drain_on_its_own_ring(ctx)
+}
+
+fn skip_success_then_drain(ctx: &mut Ctx, ring: &mut Ring) -> anyhow::Result<()> {
+    let nop = || opcode::Nop::new().build();
     let chain = vec![
         Request::new(
             nop().flags(Flags::IO_LINK | Flags::SKIP_SUCCESS),
@@ -115,10 +159,11 @@ pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
         ),
         Request::new(nop(), Want::res(0), "skip: NOP linked after it"),
     ];
+    // SAFETY (both): a NOP references no memory.
     unsafe {
         submit_and_reap(
             ctx,
-            &mut ring,
+            ring,
             chain,
             "NOP with CQE_SKIP_SUCCESS linked to a NOP",
         )
@@ -131,14 +176,11 @@ pub fn link_chain(ctx: &mut Ctx) -> anyhow::Result<()> {
         Want::errno(libc::EOPNOTSUPP),
         "drain: NOP with IO_DRAIN after a CQE_SKIP_SUCCESS on the ring, fails at init (-EOPNOTSUPP)",
     )];
-    unsafe { submit_and_reap(ctx, &mut ring, drained, "a NOP with IO_DRAIN, refused") }?;
+    unsafe { submit_and_reap(ctx, ring, drained, "a NOP with IO_DRAIN, refused") }
+}
 
-    let unknown = vec![Request::new(
-        with_opcode(nop(), SQE_OPCODE_UNDEFINED),
-        Want::errno(libc::EINVAL),
-        "unknown opcode 200, fails at init (-EINVAL)",
-    )];
-    unsafe { submit_and_reap(ctx, &mut ring, unknown, "an SQE with opcode 200") }?;
+fn drain_on_its_own_ring(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let nop = || opcode::Nop::new().build();
 
     // After a drain the kernel went on forcing the ring's next requests
     // through io-wq (REQ_F_FORCE_ASYNC, bit 4 of the flags it traces), so

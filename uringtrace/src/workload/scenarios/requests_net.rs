@@ -15,6 +15,7 @@ use crate::workload::{
         IoUringBufReg,
     },
     ctx::{Ctx, Enter, Request},
+    kernel_features::Feature,
     pages::Pages,
     requests::{Touches, Want},
     ring::Ring,
@@ -26,6 +27,10 @@ pub fn net_loopback(ctx: &mut Ctx) -> anyhow::Result<()> {
     let (listener, addr) = fds::tcp_listener()?;
     let client = fds::tcp_socket()?;
     let mut ring = basic_ring(ctx)?;
+    let shutdown = !ctx.skip_unless(
+        &[Feature::RenameUnlinkShutdown],
+        "SHUTDOWN and the RECV at end of file",
+    )?;
     // ACCEPT's res is the fd it installs: the lowest free one, as nothing
     // else opens an fd until it completes.
     let accepted_fd = fds::lowest_free_fd()?;
@@ -90,6 +95,32 @@ pub fn net_loopback(ctx: &mut Ctx) -> anyhow::Result<()> {
         "RECV returned other bytes than were sent"
     );
 
+    if shutdown {
+        eof_after_shutdown(ctx, &mut ring, &client, &accepted, &mut buf)?;
+    }
+
+    let close = Request::new(
+        opcode::Close::new(Fd(accepted.into_raw_fd())).build(),
+        Want::res(0),
+        "CLOSE of the accepted socket",
+    );
+    unsafe { submit_and_reap(ctx, &mut ring, vec![close], "a CLOSE") }?;
+    Ok(())
+}
+
+fn eof_after_shutdown(
+    ctx: &mut Ctx,
+    ring: &mut Ring,
+    client: &OwnedFd,
+    accepted: &OwnedFd,
+    buf: &mut [u8; 64],
+) -> anyhow::Result<()> {
+    // Kernels before the flag post the end of file with no flags.
+    let nonempty = if ctx.has(Feature::SockNonempty) {
+        IORING_CQE_F_SOCK_NONEMPTY
+    } else {
+        0
+    };
     let eof = vec![
         Request::new(
             opcode::Shutdown::new(Fd(client.as_raw_fd()), libc::SHUT_WR)
@@ -102,19 +133,13 @@ pub fn net_loopback(ctx: &mut Ctx) -> anyhow::Result<()> {
             opcode::Recv::new(Fd(accepted.as_raw_fd()), buf.as_mut_ptr(), buf.len() as u32).build(),
             // TCP counts a received FIN as readable (tcp_inq_hint), so even
             // the end of file comes flagged SOCK_NONEMPTY.
-            Want::res(0).cflags(IORING_CQE_F_SOCK_NONEMPTY),
+            Want::res(0).cflags(nonempty),
             "RECV on the accepted socket after the peer's shutdown: end of file (res 0, SOCK_NONEMPTY)",
         ),
     ];
-    unsafe { submit_and_reap(ctx, &mut ring, eof, "a SHUTDOWN and a linked RECV") }?;
-
-    let close = Request::new(
-        opcode::Close::new(Fd(accepted.into_raw_fd())).build(),
-        Want::res(0),
-        "CLOSE of the accepted socket",
-    );
-    unsafe { submit_and_reap(ctx, &mut ring, vec![close], "a CLOSE") }?;
-    Ok(())
+    // SAFETY: the buffer lives until the requests are reaped, within the
+    // call.
+    unsafe { submit_and_reap(ctx, ring, eof, "a SHUTDOWN and a linked RECV") }
 }
 
 /// The provided-buffer group the multishot RECVs take buffers from.
@@ -143,6 +168,9 @@ pub fn multishot_recv(ctx: &mut Ctx) -> anyhow::Result<()> {
     // The tail overlays entry 0, so it is written after the entries.
     buf_ring.write(BUF_RING_TAIL_OFFSET, BUFFERS)?;
     let mut ring = basic_ring(ctx)?;
+    if ctx.skip_unless(&[Feature::MultishotRecv], "")? {
+        return Ok(());
+    }
     let reg = IoUringBufReg {
         ring_addr: buf_ring.addr(0),
         ring_entries: u32::from(BUFFERS),

@@ -15,6 +15,7 @@ use io_uring::{opcode, types};
 use super::{basic_ring, submit_and_reap};
 use crate::workload::{
     ctx::{Ctx, Request},
+    kernel_features::Feature,
     requests::{Touches, Want},
 };
 
@@ -67,6 +68,10 @@ pub fn fs_paths(ctx: &mut Ctx) -> anyhow::Result<()> {
     );
     let target = CString::new("file")?;
     let mut ring = basic_ring(ctx)?;
+    let needs = [Feature::MkdirSymlinkLink, Feature::RenameUnlinkShutdown];
+    if ctx.skip_unless(&needs, "")? {
+        return Ok(());
+    }
     // OPENAT's res is the fd it installs: the lowest free one.
     let opened_fd = super::fds::lowest_free_fd()?;
     let open_flags = (libc::O_CREAT | libc::O_RDWR | libc::O_CLOEXEC) as u64;

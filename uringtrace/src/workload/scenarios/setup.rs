@@ -14,6 +14,7 @@ use crate::workload::{
         IORING_SETUP_TASKRUN_FLAG, IoUringParams,
     },
     ctx::Ctx,
+    kernel_features::Feature,
 };
 
 pub fn params(ctx: &mut Ctx) -> anyhow::Result<()> {
@@ -79,6 +80,8 @@ pub fn params(ctx: &mut Ctx) -> anyhow::Result<()> {
         .expect_fd()?,
     );
 
+    // Flags a kernel does not know make io_uring_setup fail (-EINVAL): on
+    // older kernels these two calls are refused, and traced as such.
     let mut p = IoUringParams {
         flags: IORING_SETUP_SINGLE_ISSUER
             | IORING_SETUP_DEFER_TASKRUN
@@ -92,7 +95,7 @@ pub fn params(ctx: &mut Ctx) -> anyhow::Result<()> {
             &mut p,
             "SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL|NO_SQARRAY",
         )?
-        .expect_fd()?,
+        .expect_fd_if(ctx.has(Feature::NoSqArray), libc::EINVAL)?,
     );
 
     let mut p = IoUringParams {
@@ -104,7 +107,7 @@ pub fn params(ctx: &mut Ctx) -> anyhow::Result<()> {
     };
     drop(
         ctx.setup(4, &mut p, "COOP_TASKRUN|TASKRUN_FLAG|SQE128|CQE32")?
-            .expect_fd()?,
+            .expect_fd_if(ctx.has(Feature::CoopTaskrunBigEntries), libc::EINVAL)?,
     );
     Ok(())
 }
