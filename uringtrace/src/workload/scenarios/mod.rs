@@ -4,6 +4,7 @@
 //! its expected result checked.
 
 mod enter;
+mod evasion;
 mod failures;
 mod fake_worker_names;
 mod fds;
@@ -220,6 +221,12 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "fake-worker-names",
         about: "a thread named iou-wrk-99, then iou-sqp-99: a NOP inline and one through io-wq under each; not in tour",
         run: fake_worker_names::fake_worker_names,
+        in_tour: false,
+    },
+    Scenario {
+        name: "evasion",
+        about: "like the curing rootkit: OPENAT and READ of /etc/passwd, CONNECT to 127.0.0.1, SEND, RECV, all through io_uring, no open/read/connect/send system call",
+        run: evasion::evasion,
         in_tour: false,
     },
     Scenario {
