@@ -30,8 +30,9 @@ pub const MIN_QUEUE_BYTES: usize = 64 << 10;
 /// still gets in (the next ones, until this is full too; they carry
 /// cumulative counts, so a lost one loses nothing).
 const CONTROL_RESERVE: usize = 64 << 10;
-/// Lines go to the writer in chunks of about this size.
-const BATCH_BYTES: usize = 64 << 10;
+/// Lines go to the writer in chunks of about this size: each one is a
+/// wakeup of the writer thread.
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Where to write, from the command line.
 #[derive(Debug, Clone, Default)]
@@ -130,7 +131,11 @@ impl Output {
             return Ok(());
         }
         let lines = if self.batch.len() >= self.batch_limit {
-            std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_limit * 2))
+            let fresh = self
+                .queue
+                .take_spare()
+                .unwrap_or_else(|| Vec::with_capacity(self.batch_limit * 2));
+            std::mem::replace(&mut self.batch, fresh)
         } else {
             // A small batch: queue a right-sized copy, keep the buffer.
             let lines = self.batch.clone();

@@ -44,7 +44,14 @@ struct State {
     done: bool,
     /// Why the sink failed; taken by the next caller.
     error: Option<anyhow::Error>,
+    /// Written chunks' buffers, emptied, for the drain to fill again: a
+    /// fresh buffer of this size is an mmap and a page fault per 4 KiB.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Buffers kept for reuse, and the least capacity worth keeping.
+const SPARE_BUFFERS: usize = 4;
+const SPARE_MIN_BYTES: usize = 64 << 10;
 
 struct Shared {
     state: Mutex<State>,
@@ -127,6 +134,11 @@ impl Queue {
         Ok(())
     }
 
+    /// An empty buffer a written chunk left, if there is one.
+    pub fn take_spare(&self) -> Option<Vec<u8>> {
+        self.shared.lock().spare.pop()
+    }
+
     pub fn counts(&self) -> QueueCounts {
         let state = self.shared.lock();
         QueueCounts {
@@ -202,6 +214,13 @@ impl Queue {
 /// The writer thread: takes chunks in order and writes them, until the
 /// queue is closed and empty or the sink fails.
 fn write_chunks(shared: &Shared, mut sink: Box<dyn Sink>) {
+    // The drain and this thread share a CPU when the tracer is pinned or
+    // the machine is busy: as SCHED_BATCH (same nice) a new chunk does not
+    // preempt the drain mid-batch, which cost two context switches per
+    // chunk; this thread runs when the drain waits. Best effort.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain system call on the calling thread with a valid param.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
     loop {
         let chunk = {
             let mut state = shared.lock();
@@ -229,6 +248,13 @@ fn write_chunks(shared: &Shared, mut sink: Box<dyn Sink>) {
             Ok(()) => {
                 if !state.abandoned {
                     state.written += chunk.events;
+                }
+                // Only a full batch's buffer: a small chunk is a
+                // right-sized copy, no use for the next batch.
+                if state.spare.len() < SPARE_BUFFERS && chunk.bytes.capacity() >= SPARE_MIN_BYTES {
+                    let mut bytes = chunk.bytes;
+                    bytes.clear();
+                    state.spare.push(bytes);
                 }
                 if state.chunks.is_empty() {
                     shared.progress.notify_all();
