@@ -29,6 +29,9 @@ pub enum RecordKind {
     FileGet = 116,
     /// What a request touches (request_object.rs), from the submit tracepoint.
     RequestObject = 150,
+    /// A request issued, seen by a kprobe on the issue path (issue.rs):
+    /// decoded as a `submit` event.
+    Issue = 151,
 }
 
 impl RecordKind {
@@ -55,6 +58,7 @@ impl RecordKind {
             115 => Some(Self::ShortWrite),
             116 => Some(Self::FileGet),
             150 => Some(Self::RequestObject),
+            151 => Some(Self::Issue),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ pub mod counters;
 pub mod filter;
 pub mod header;
 pub mod hook_mode;
+pub mod issue;
 pub mod layout;
 pub mod request;
 pub mod request_object;

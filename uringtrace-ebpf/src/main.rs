@@ -4,6 +4,7 @@
 
 mod config;
 mod emit;
+mod issue;
 mod kprobes;
 mod maps;
 mod process_filter;

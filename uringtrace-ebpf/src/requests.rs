@@ -39,7 +39,7 @@ const CREATE: usize = 0;
 /// proof: any thread can call itself `iou-wrk-1`, but only the kernel sets
 /// PF_IO_WORKER.
 #[inline(always)]
-fn io_worker_bits() -> u32 {
+pub(crate) fn io_worker_bits() -> u32 {
     let offset = config::task_flags_offset();
     if offset == OFFSET_ABSENT {
         return 0;

@@ -12,6 +12,7 @@ use aya::{
 use uringtrace_common::{
     counters,
     filter::{FILTER_ALL, FILTER_TGIDS, TRACED_EXPLICIT, TaskFilter},
+    issue::{ISSUE_HOOKS, IssueHook, IssueLayout},
     layout::OFFSET_ABSENT,
     request::{
         OpcodeFilter, REQUEST_TRACEPOINTS, TP_COMPLETE, TP_CQE_OVERFLOW, TP_REQ_FAILED, TP_SUBMIT,
@@ -76,6 +77,15 @@ pub enum AttachMode {
 pub enum SyscallHook {
     Tracepoint,
     Kprobe,
+}
+
+/// What the `submit` events come from in this session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitHook {
+    /// The submit tracepoint (when submissions are traced at all).
+    Tracepoint,
+    /// Kprobes on the issue path: the symbols attached.
+    Kprobe(Vec<&'static str>),
 }
 
 const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
@@ -149,6 +159,8 @@ pub struct Attached {
     pub links: Vec<Box<dyn Send>>,
     /// How the system calls are hooked.
     pub syscall_hook: SyscallHook,
+    /// Where the submissions come from.
+    pub submit_hook: SubmitHook,
     /// Summary mode's aggregates.
     pub summary: Option<SummaryMaps>,
 }
@@ -283,6 +295,8 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let object_layout = objects.as_ref().map_or(ObjectLayout::OFF, |(l, _)| *l);
     let task_flags = task_flags_offset(btf.as_ref());
     let task_flags_offset = *task_flags.as_ref().unwrap_or(&OFFSET_ABSENT);
+    let issue = issue_probes(opts, &formats, btf.as_ref());
+    let issue_layout = issue.as_ref().map_or(IssueLayout::OFF, |(l, _)| *l);
     drop(btf);
 
     let filter_mode = if opts.filter.restrict || !opts.filter.pids.is_empty() {
@@ -306,6 +320,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("TASK_FILTER", &opts.task_filter, true)
         .override_global("OBJECT_LAYOUT", &object_layout, true)
         .override_global("TASK_FLAGS_OFFSET", &task_flags_offset, true)
+        .override_global("ISSUE_LAYOUT", &issue_layout, true)
         .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
@@ -321,6 +336,13 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
             .with_context(|| format!("adding pid {pid} to the in-kernel filter"))?;
     }
 
+    let mut links = Vec::new();
+    // Before the request tracepoints: without a single submit kprobe, the
+    // submit tracepoint stays.
+    let submit_hook = match issue {
+        Some((_, hooks)) => attach_issue_kprobes(&mut ebpf, &hooks, &mut links),
+        None => SubmitHook::Tracepoint,
+    };
     let mut programs: Vec<(&str, &str, &str)> = vec![
         ("sched_process_fork", "sched", "sched_process_fork"),
         ("sched_process_exit", "sched", "sched_process_exit"),
@@ -335,6 +357,9 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         if opts.summary == SUMMARY_ONLY
             && ![TP_SUBMIT, TP_REQ_FAILED, TP_COMPLETE, TP_CQE_OVERFLOW].contains(&index)
         {
+            continue;
+        }
+        if index == TP_SUBMIT && submit_hook != SubmitHook::Tracepoint {
             continue;
         }
         match formats.get(tp) {
@@ -355,7 +380,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
                 .map(|p| (*p, "syscalls", *p)),
         );
     }
-    let mut links = Vec::with_capacity(programs.len() + 1);
+    links.reserve(programs.len() + 1);
     // Before the submit tracepoint's own program: a request's object record
     // then comes before its submission in the ring buffer.
     let objects = match objects {
@@ -420,7 +445,170 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         workers_by_name: task_flags.err(),
         links,
         syscall_hook,
+        submit_hook,
     })
+}
+
+/// The kprobe submit path's BTF offsets and the probes to attach, when
+/// this session takes its submissions from kprobes: `--attach kprobe`, or
+/// `auto` on a kernel without the submit tracepoint. Summary mode joins
+/// submissions and CQEs in the kernel on the tracepoints, so it keeps
+/// them. A probe outside its kernel-version window or not in kallsyms
+/// (inlined, renamed) is skipped with a warning.
+fn issue_probes(
+    opts: &AttachOptions,
+    formats: &RequestFormats,
+    btf: Result<&BtfTypes, &String>,
+) -> Option<(IssueLayout, Vec<&'static IssueHook>)> {
+    let submit = &REQUEST_TRACEPOINTS[TP_SUBMIT];
+    let wanted = match opts.attach_mode {
+        AttachMode::Kprobe => true,
+        AttachMode::Auto => formats.get(submit).is_none() && Path::new(KPROBE_PMU).exists(),
+        AttachMode::Tracepoint => false,
+    };
+    if !wanted
+        || !opts.events.request_tracepoints().contains(&TP_SUBMIT)
+        || opts.summary != SUMMARY_OFF
+    {
+        return None;
+    }
+    let warn = |why: &str| {
+        eprintln!(
+            "uringtrace: warning: submissions cannot come from kprobes ({why}); {}",
+            if formats.get(submit).is_some() {
+                "the submit tracepoint is used"
+            } else {
+                "they are not traced"
+            }
+        );
+    };
+    let layout = match btf.map_err(String::clone).and_then(issue_layout) {
+        Ok(l) => l,
+        Err(why) => {
+            warn(&why);
+            return None;
+        }
+    };
+    let release = kernel_release();
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let hooks: Vec<_> = ISSUE_HOOKS
+        .iter()
+        .filter(|h| match issue_hook_usable(h, &release, &kallsyms) {
+            Ok(()) => true,
+            Err(why) => {
+                eprintln!("uringtrace: warning: kprobe {} skipped: {why}", h.symbol);
+                false
+            }
+        })
+        .collect();
+    if hooks.is_empty() {
+        warn("no issue function of this kernel can be probed");
+        return None;
+    }
+    Some((layout, hooks))
+}
+
+/// Whether `hook` applies to kernel `release` and can be probed by name.
+pub(crate) fn issue_hook_usable(
+    hook: &IssueHook,
+    release: &str,
+    kallsyms: &str,
+) -> Result<(), String> {
+    let window = match hook.until {
+        Some((a, b)) => format!(
+            "{}.{} to {a}.{}",
+            hook.from.0,
+            hook.from.1,
+            b.saturating_sub(1)
+        ),
+        None => format!("{}.{}+", hook.from.0, hook.from.1),
+    };
+    if !release_at_least(release, hook.from)
+        || hook.until.is_some_and(|u| release_at_least(release, u))
+    {
+        return Err(format!("kernel {release} is outside its window ({window})"));
+    }
+    if !kallsyms.is_empty() && !kallsyms_has(kallsyms, hook.symbol) {
+        return Err(format!(
+            "not in /proc/kallsyms (inlined or renamed on kernel {release})"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether kallsyms has exactly `symbol` (not only a `.isra`/`.constprop`
+/// clone, which a kprobe on `symbol` does not reach).
+fn kallsyms_has(kallsyms: &str, symbol: &str) -> bool {
+    kallsyms.lines().any(|line| {
+        let mut parts = line.split_whitespace();
+        parts.nth(2) == Some(symbol)
+    })
+}
+
+/// The `struct io_kiocb` (and `io_ring_ctx.flags`) offsets the submit
+/// kprobes read, from BTF.
+fn issue_layout(btf: &BtfTypes) -> Result<IssueLayout, String> {
+    let need = |path: &[&str]| {
+        btf.member("io_kiocb", path)
+            .ok_or_else(|| format!("this kernel's BTF has no io_kiocb.{}", path.join(".")))
+    };
+    let flags = need(&["flags"])?;
+    if flags.size != 4 && flags.size != 8 {
+        return Err(format!("io_kiocb.flags is {} bytes", flags.size));
+    }
+    // 5.18 moved user_data into the request's embedded CQE.
+    let user_data = need(&["cqe", "user_data"]).or_else(|_| need(&["user_data"]))?;
+    Ok(IssueLayout {
+        enabled: 1,
+        req_ctx: need(&["ctx"])?.offset,
+        req_opcode: need(&["opcode"])?.offset,
+        req_flags: flags.offset,
+        req_flags_size: flags.size,
+        req_user_data: user_data.offset,
+        ctx_flags: btf
+            .member("io_ring_ctx", &["flags"])
+            .filter(|m| m.size == 4)
+            .map_or(OFFSET_ABSENT, |m| m.offset),
+        _pad: 0,
+    })
+}
+
+/// Attaches the submit kprobes; a probe the kernel refuses is skipped with
+/// a warning. With none attached, the submit tracepoint is used.
+fn attach_issue_kprobes(
+    ebpf: &mut Ebpf,
+    hooks: &[&'static IssueHook],
+    links: &mut Vec<Box<dyn Send>>,
+) -> SubmitHook {
+    let mut attached = Vec::new();
+    for hook in hooks {
+        let result = (|| -> anyhow::Result<()> {
+            let program: &mut KProbe = ebpf
+                .program_mut(hook.program)
+                .with_context(|| format!("eBPF object lacks program {}", hook.program))?
+                .try_into()?;
+            program
+                .load()
+                .with_context(|| format!("the kernel's verifier rejected {}", hook.program))?;
+            let id = program
+                .attach(hook.symbol, 0)
+                .with_context(|| format!("attaching {} to {}", hook.program, hook.symbol))?;
+            links.push(Box::new(program.take_link(id)?));
+            Ok(())
+        })();
+        match result {
+            Ok(()) => attached.push(hook.symbol),
+            Err(e) => eprintln!("uringtrace: warning: kprobe {} skipped: {e:#}", hook.symbol),
+        }
+    }
+    if attached.is_empty() {
+        eprintln!(
+            "uringtrace: warning: no submit kprobe could be attached; the submit tracepoint is used"
+        );
+        SubmitHook::Tracepoint
+    } else {
+        SubmitHook::Kprobe(attached)
+    }
 }
 
 /// The BTF offsets of the request-object program and the submit

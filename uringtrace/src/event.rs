@@ -326,6 +326,9 @@ pub struct Decoder {
     /// A submission held back for its object record, which its own hook
     /// writes right after it.
     held: Option<RequestEvent>,
+    /// The last record decoded was a request's re-issue, merged into its
+    /// submission (the session counts it as filtered).
+    dropped: bool,
 }
 
 impl Decoder {
@@ -333,7 +336,14 @@ impl Decoder {
         Self {
             tracker,
             held: None,
+            dropped: false,
         }
+    }
+
+    /// Whether the record just decoded gave no event because it repeated
+    /// one (a re-issue on the kprobe submit path); clears the mark.
+    pub fn take_dropped(&mut self) -> bool {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Decodes one record and hands over the events it completes: usually
@@ -360,6 +370,15 @@ impl Decoder {
         match kind {
             RecordKind::Setup | RecordKind::Enter | RecordKind::Register => {
                 emit(Event::Syscall(SyscallEvent::decode(&header, kind, bytes)?));
+            }
+            RecordKind::Issue => {
+                // A re-issue gives nothing (see Decoder::dropped).
+                self.dropped = false;
+                match self.tracker.issue(&header, bytes)? {
+                    Some(event) if self.tracker.take_awaiting_object() => self.held = Some(event),
+                    Some(event) => emit(Event::Request(event)),
+                    None => self.dropped = true,
+                }
             }
             _ => {
                 let event = self.tracker.process(&header, kind, bytes)?;

@@ -43,7 +43,7 @@ fn request_event(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::RingCreate => "ring_create",
         RecordKind::RingRegister => "ring_register",
-        RecordKind::Submit => "submit",
+        RecordKind::Submit | RecordKind::Issue => "submit",
         RecordKind::Complete => "complete",
         RecordKind::ReqFailed => "failed",
         RecordKind::CqeOverflow => "cqe_overflow",

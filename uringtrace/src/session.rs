@@ -134,7 +134,7 @@ impl Pipeline {
                     }
                 }
             }
-            if is_merged(&item) {
+            if is_merged(&item) || decoder.take_dropped() {
                 tally.filtered += 1;
             }
             result?;
@@ -360,6 +360,12 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     if attached.syscall_hook == attach::SyscallHook::Kprobe {
         eprintln!("uringtrace: system calls hooked with kprobes on __x64_sys_io_uring_*");
     }
+    if let attach::SubmitHook::Kprobe(symbols) = &attached.submit_hook {
+        eprintln!(
+            "uringtrace: submissions hooked with kprobes on {} (the first issue of each request)",
+            symbols.join(", ")
+        );
+    }
     if !attached.missing.is_empty() {
         eprintln!(
             "uringtrace: this kernel has no io_uring:{} tracepoint(s): those events are not traced",
@@ -574,7 +580,7 @@ fn report(
     let r = requests;
     let pending = in_flight.saturating_sub(skip_success) as u64;
     // Everything that is not a plain event: each non-zero count is named.
-    let notes: [(u64, &str); 12] = [
+    let notes: [(u64, &str); 13] = [
         (
             k.entry_missing,
             "calls seen only at exit, arguments unknown (started before attach or in-flight table full)",
@@ -607,6 +613,10 @@ fn report(
         ),
         (r.ring_gone, "requests in flight when their ring went away"),
         (r.unmatched, "CQEs without a traced submission"),
+        (
+            r.reissued,
+            "re-issues of submitted requests (io-wq or poll retries) seen by the submit kprobes, not shown",
+        ),
         (
             k.filter_full,
             "forked processes NOT traced (filter table full)",

@@ -92,6 +92,7 @@ fn documented_fields_are_there() {
         "kprobe_pmu",
         "kprobe_targets",
         "events",
+        "submit_kprobe",
         "verdict",
     ] {
         assert!(report.get(field).is_some(), "no `{field}` in {report:#}");

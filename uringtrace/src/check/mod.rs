@@ -16,7 +16,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use uringtrace_common::request::REQUEST_TRACEPOINTS;
+use uringtrace_common::{issue::ISSUE_HOOKS, request::REQUEST_TRACEPOINTS};
 
 use crate::btf::{BtfKind, BtfTypes, VMLINUX_BTF};
 
@@ -25,8 +25,8 @@ use self::{
     probes::ProgramSpec,
     report::{
         Btf, EventPlan, HookKind, Kernel, KprobePmu, KprobeTarget, Outcome, Presence, Privileges,
-        ProgramProbe, ProgramTypes, Report, SCHEMA_VERSION, Tracefs, TracefsStatus,
-        TracepointStatus, Verdict, Who,
+        ProgramProbe, ProgramTypes, Report, SCHEMA_VERSION, SkippedKprobe, SubmitKprobes, Tracefs,
+        TracefsStatus, TracepointStatus, Verdict, Who,
     },
 };
 use crate::{
@@ -122,20 +122,62 @@ fn kprobe_target_list() -> Vec<(String, &'static str)> {
     list
 }
 
-/// Request events whose kprobe fallback exists: the functions to try, in
-/// order.
-fn request_kprobe_symbols(event: &str) -> &'static [&'static str] {
+/// Request events whose kprobe fallback exists: the functions of the
+/// issue path whose kernel-version window holds `release`, in order
+/// (uringtrace_common::issue::ISSUE_HOOKS).
+fn request_kprobe_symbols(event: &str, release: &str) -> Vec<String> {
     match event {
-        "submit" => &["io_issue_sqe", "__io_submit_sqe"],
-        _ => &[],
+        "submit" => ISSUE_HOOKS
+            .iter()
+            .filter(|h| crate::attach::issue_hook_usable(h, release, "").is_ok())
+            .map(|h| h.symbol.to_string())
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
 /// Whether uringtrace attaches the kprobe fallback of `event`: the system
 /// calls' (`--attach kprobe`, on the x86-64 wrappers, whose pt_regs it
-/// reads), not yet the requests'.
+/// reads) and the submissions' (on the issue path).
 fn kprobe_implemented(event: &str) -> bool {
-    SYSCALL_EVENTS.contains(&event) && cfg!(target_arch = "x86_64")
+    (SYSCALL_EVENTS.contains(&event) && cfg!(target_arch = "x86_64")) || event == "submit"
+}
+
+/// What `--attach kprobe` takes the submissions from here: each issue-path
+/// kprobe attach would use, and why the others are skipped.
+fn plan_submit_kprobes(
+    release: &str,
+    tracepoints: &[TracepointStatus],
+    pmu: &KprobePmu,
+    targets: &[KprobeTarget],
+) -> SubmitKprobes {
+    let mut plan = SubmitKprobes {
+        targets: Vec::new(),
+        skipped: Vec::new(),
+        fallback: None,
+    };
+    for hook in &ISSUE_HOOKS {
+        let obstacle = crate::attach::issue_hook_usable(hook, release, "")
+            .err()
+            .or_else(|| kprobe_obstacle(hook.symbol, pmu, targets));
+        match obstacle {
+            None => plan.targets.push(hook.symbol.to_string()),
+            Some(reason) => plan.skipped.push(SkippedKprobe {
+                symbol: hook.symbol,
+                reason,
+            }),
+        }
+    }
+    if plan.targets.is_empty() {
+        let submit = request_tracepoint_index("submit")
+            .and_then(|index| tracepoints.get(BASE_TRACEPOINTS.len() + index))
+            .filter(|tp| tp.is_present());
+        plan.fallback = Some(submit.map_or_else(
+            || "none: submissions are not traced".to_string(),
+            |tp| format!("tracepoint {}", tp.qualified()),
+        ));
+    }
+    plan
 }
 
 fn probe_kernel() -> Report {
@@ -206,7 +248,16 @@ fn probe_kernel() -> Report {
         ),
         kprobe: probe_kprobe_program(&kprobe_pmu, &kprobe_targets),
     };
-    let events = plan_events(&tracepoints, &tracefs, &kprobe_pmu, &kprobe_targets);
+    let kernel = probe_uname();
+    let events = plan_events(
+        &kernel.release,
+        &tracepoints,
+        &tracefs,
+        &kprobe_pmu,
+        &kprobe_targets,
+    );
+    let submit_kprobe =
+        plan_submit_kprobes(&kernel.release, &tracepoints, &kprobe_pmu, &kprobe_targets);
     let verdict = judge(
         &privileges,
         &ring_buffer,
@@ -216,7 +267,7 @@ fn probe_kernel() -> Report {
     );
     Report {
         schema_version: SCHEMA_VERSION,
-        kernel: probe_uname(),
+        kernel,
         who: probe_who(btf_types.as_ref()),
         btf,
         privileges,
@@ -227,6 +278,7 @@ fn probe_kernel() -> Report {
         kprobe_pmu,
         kprobe_targets,
         events,
+        submit_kprobe,
         verdict,
     }
 }
@@ -663,6 +715,7 @@ fn kprobe_obstacle(symbol: &str, pmu: &KprobePmu, targets: &[KprobeTarget]) -> O
 }
 
 fn plan_events(
+    release: &str,
     tracepoints: &[TracepointStatus],
     tracefs: &Tracefs,
     pmu: &KprobePmu,
@@ -696,10 +749,7 @@ fn plan_events(
                     (
                         tracepoint.into_iter().collect(),
                         tracepoint.map(|tp| tp.qualified()).into_iter().collect(),
-                        request_kprobe_symbols(event)
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect(),
+                        request_kprobe_symbols(event, release),
                     )
                 };
             if !needed.is_empty() && needed.iter().all(|tp| tp.is_present()) {
@@ -731,6 +781,14 @@ fn plan_events(
                         let mut hook_targets = vec![symbol.clone()];
                         if SYSCALL_EVENTS.contains(&event) {
                             hook_targets.push(format!("{symbol}%return"));
+                        } else {
+                            // Every issue function is probed, not only
+                            // the first.
+                            hook_targets = kprobe_symbols
+                                .iter()
+                                .filter(|s| kprobe_obstacle(s, pmu, targets).is_none())
+                                .cloned()
+                                .collect();
                         }
                         return EventPlan {
                             event,
@@ -948,6 +1006,7 @@ mod tests {
     #[test]
     fn tracepoints_first() {
         let plans = plan_events(
+            "7.2.0",
             &all_tracepoints(true, true),
             &TRACEFS,
             &pmu(true),
@@ -972,6 +1031,7 @@ mod tests {
     #[test]
     fn kprobes_when_tracepoints_are_missing() {
         let plans = plan_events(
+            "7.2.0",
             &all_tracepoints(false, false),
             &TRACEFS,
             &pmu(true),
@@ -988,15 +1048,36 @@ mod tests {
         );
         // uringtrace hooks the x86-64 system call wrappers.
         assert_eq!(enter.traceable(), cfg!(target_arch = "x86_64"));
-        // Not the requests, yet.
+        // Submissions from the issue path: every probe in 7.2's window.
         assert_eq!(plans[5].hook, HookKind::Kprobe);
-        assert_eq!(plans[5].targets, ["io_issue_sqe"]);
-        assert!(!plans[5].traceable());
+        assert_eq!(plans[5].targets, ["io_issue_sqe", "io_poll_issue"]);
+        assert!(plans[5].traceable());
         assert_eq!(plans[6].event, "complete");
         assert_eq!(plans[6].hook, HookKind::None);
         assert_eq!(
             plans[6].reason.as_deref(),
             Some("no io_uring:io_uring_complete tracepoint")
+        );
+    }
+
+    #[test]
+    fn submit_kprobes_by_kernel_window() {
+        let tracepoints = all_tracepoints(true, true);
+        let plan = plan_submit_kprobes("6.1.0-37-amd64", &tracepoints, &pmu(true), &kallsyms(true));
+        assert_eq!(plan.targets, ["io_issue_sqe"]);
+        let skipped: Vec<_> = plan.skipped.iter().map(|s| s.symbol).collect();
+        assert_eq!(skipped, ["io_poll_issue", "__io_submit_sqe"]);
+        assert!(
+            plan.skipped[0]
+                .reason
+                .contains("outside its window (6.15+)")
+        );
+        assert!(plan.fallback.is_none());
+        let plan = plan_submit_kprobes("5.4.0", &tracepoints, &pmu(false), &kallsyms(true));
+        assert!(plan.targets.is_empty());
+        assert_eq!(
+            plan.fallback.as_deref(),
+            Some("tracepoint io_uring:io_uring_submit_req")
         );
     }
 
@@ -1028,7 +1109,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn kprobe_hook_needs_kprobes_to_attach() {
         let tracepoints = all_tracepoints(false, true);
-        let plans = plan_events(&tracepoints, &TRACEFS, &pmu(true), &kallsyms(true));
+        let plans = plan_events("7.2.0", &tracepoints, &TRACEFS, &pmu(true), &kallsyms(true));
         let refused = Outcome::failed(
             "perf_event_open",
             &io::Error::from_raw_os_error(libc::EPERM),
@@ -1061,6 +1142,7 @@ mod tests {
     #[test]
     fn nothing_without_tracepoints_or_kprobes() {
         let plans = plan_events(
+            "7.2.0",
             &all_tracepoints(false, true),
             &TRACEFS,
             &pmu(false),

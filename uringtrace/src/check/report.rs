@@ -28,7 +28,28 @@ pub struct Report {
     pub kprobe_pmu: KprobePmu,
     pub kprobe_targets: Vec<KprobeTarget>,
     pub events: Vec<EventPlan>,
+    /// What `--attach kprobe` takes the `submit` events from.
+    pub submit_kprobe: SubmitKprobes,
     pub verdict: Verdict,
+}
+
+/// The issue-path kprobes `--attach kprobe` would attach for `submit`.
+#[derive(Debug, Serialize)]
+pub struct SubmitKprobes {
+    /// Symbols probed.
+    pub targets: Vec<String>,
+    /// The others, with why (outside the kernel-version window, not in
+    /// kallsyms, blacklisted, no kprobe PMU).
+    pub skipped: Vec<SkippedKprobe>,
+    /// With no target: what is used instead (`tracepoint
+    /// io_uring:io_uring_submit_req`, or `none: ...`).
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkippedKprobe {
+    pub symbol: &'static str,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -160,6 +160,16 @@ pub fn render(report: &Report) -> String {
             .collect(),
     );
 
+    let submit = &report.submit_kprobe;
+    let mut line = match &submit.fallback {
+        None => format!("kprobe {}", submit.targets.join(", ")),
+        Some(fallback) => fallback.clone(),
+    };
+    for skipped in &submit.skipped {
+        let _ = write!(line, "; {} skipped: {}", skipped.symbol, skipped.reason);
+    }
+    let _ = writeln!(out, "  with --attach kprobe, submit uses: {line}");
+
     let verdict = &report.verdict;
     let requests = format!(
         "{} of {} request events can be traced",

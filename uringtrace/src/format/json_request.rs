@@ -300,6 +300,8 @@ enum Other {
         sq_thread: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         force_nonblock: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hook: Option<&'static str>,
     },
     Failed {
         error: i32,
@@ -411,6 +413,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
             force_nonblock,
             object: info,
             creds,
+            hook,
             ..
         } => {
             line.object = info.as_ref().map(object);
@@ -420,6 +423,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
                 req_flags: *req_flags,
                 sq_thread: *sq_thread,
                 force_nonblock: *force_nonblock,
+                hook: *hook,
             });
         }
         RequestDetail::Complete(c) | RequestDetail::CqeOverflow(c) => {

@@ -271,6 +271,10 @@ pub enum RequestDetail {
         object: Option<ObjectInfo>,
         /// Present when the request runs under a registered personality.
         creds: Option<CredsInfo>,
+        /// The kprobe the submission was seen by (`kprobe:io_issue_sqe`),
+        /// when it came from the kprobe submit path rather than the submit
+        /// tracepoint.
+        hook: Option<&'static str>,
     },
     Complete(Completion),
     Failed {

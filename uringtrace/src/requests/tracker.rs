@@ -18,6 +18,7 @@ use crate::fasthash::FastMap as HashMap;
 
 use uringtrace_common::{
     HDR_IO_WORKER, HDR_TASK_FLAGS_READ, RecordHeader, RecordKind,
+    issue::{ISSUE_HOOKS, IssueRecord},
     request::{RequestTracepoint, TracepointRecord},
     request_object::{ObjectRecord, shape_of},
 };
@@ -94,6 +95,9 @@ pub struct TrackerStats {
     pub ring_gone: u64,
     /// CQEs with no submission seen.
     pub unmatched: u64,
+    /// Issues of a request already submitted (io-wq or poll retries), seen
+    /// by the kprobe submit path and not shown.
+    pub reissued: u64,
 }
 
 pub struct Tracker {
@@ -248,20 +252,14 @@ impl Tracker {
             return Err(RecordError::Kind(header.kind));
         };
         let comm = Comm::from_kernel(&header.comm);
-        let worker = if header.flags & HDR_TASK_FLAGS_READ != 0 {
-            (header.flags & HDR_IO_WORKER != 0).then(|| Worker::of_io_thread(comm.as_bytes()))
-        } else {
-            // Only the name to go by (before 5.12): kernel worker names are
-            // ASCII, so a name that is not UTF-8 is no worker.
-            comm.as_str().and_then(Worker::from_comm)
-        };
+        let worker = worker_of(header, &comm);
         let ring_ptr = (kind != RecordKind::TaskWorkRun)
             .then(|| fields.get(raw, F::Ctx))
             .flatten();
         let ts = header.ts_ns;
         self.worker = worker;
         let detail = self.detail(kind, fields, raw, ring_ptr, ts);
-        let mut pid = if ring_owner != 0 {
+        let pid = if ring_owner != 0 {
             ring_owner
         } else {
             header.pid
@@ -271,6 +269,95 @@ impl Tracker {
         {
             r.owner = Some(pid);
         }
+        Ok(self.event(header, comm, worker, ring_ptr, pid, detail))
+    }
+
+    /// One issue of a request, from the kprobe submit path: its submission
+    /// the first time; `None` for a re-issue of a request still in flight
+    /// (io-wq retry after -EAGAIN, poll-driven retry), which is counted.
+    /// A request address reused for a new request is told from a re-issue
+    /// by its user_data and opcode; a reused address with the same ones,
+    /// whose previous request ended without a traced CQE
+    /// (IOSQE_CQE_SKIP_SUCCESS), is taken for a re-issue.
+    pub fn issue(
+        &mut self,
+        header: &RecordHeader,
+        bytes: &[u8],
+    ) -> Result<Option<RequestEvent>, RecordError> {
+        let r: IssueRecord = read_pod(bytes, RecordKind::Issue as u16)?;
+        let comm = Comm::from_kernel(&header.comm);
+        let worker = worker_of(header, &comm);
+        self.worker = worker;
+        let key = (r.ring, r.req);
+        if let Some(p) = self.pending.get_mut(&key)
+            && p.user_data == r.user_data
+            && p.opcode == Some(r.opcode)
+        {
+            if worker == Some(Worker::IoWq) {
+                p.paths.insert(Paths::ASYNC);
+            }
+            self.stats.reissued += 1;
+            return Ok(None);
+        }
+        let request = self.submitted(
+            r.ring,
+            Some(r.req),
+            r.user_data,
+            Some(r.opcode),
+            Some((r.req_flags & SQE_FLAGS_MASK) as u8),
+            header.ts_ns,
+        );
+        // Forced async requests are first issued by an io-wq worker, after
+        // their queue_async_work event (which came before the request was
+        // known here).
+        if worker == Some(Worker::IoWq)
+            && let Some(p) = self.pending.get_mut(&key)
+        {
+            p.paths.insert(Paths::ASYNC);
+        }
+        let (object, creds) = self.submitted_object(r.ring, Some(r.req), r.opcode, r.req_flags);
+        let sq_thread = match r.sq_thread {
+            0 => false,
+            1 => true,
+            _ => self.rings.get(&r.ring).and_then(|g| g.sqpoll()) == Some(true),
+        };
+        let hook = ISSUE_HOOKS
+            .get(usize::from(r.hook))
+            .map_or("kprobe:?", |h| h.hook_name);
+        let detail = RequestDetail::Submit {
+            request,
+            req_flags: r.req_flags,
+            sq_thread,
+            force_nonblock: None,
+            object,
+            creds,
+            hook: Some(hook),
+        };
+        let pid = if r.ring_owner != 0 {
+            r.ring_owner
+        } else {
+            header.pid
+        };
+        Ok(Some(self.event(
+            header,
+            comm,
+            worker,
+            Some(r.ring),
+            pid,
+            detail,
+        )))
+    }
+
+    fn event(
+        &mut self,
+        header: &RecordHeader,
+        comm: Comm,
+        worker: Option<Worker>,
+        ring_ptr: Option<u64>,
+        mut pid: u32,
+        detail: RequestDetail,
+    ) -> RequestEvent {
+        let ts = header.ts_ns;
         let ring = ring_ptr.map(|p| self.ring(p));
         // Before 5.12 io-wq and SQPOLL ran on kernel threads of their own:
         // the request still belongs to the ring's owner.
@@ -279,7 +366,7 @@ impl Tracker {
         {
             pid = owner;
         }
-        Ok(RequestEvent {
+        RequestEvent {
             task: Task {
                 ts_ns: ts,
                 pid,
@@ -293,7 +380,7 @@ impl Tracker {
             worker,
             ring,
             detail,
-        })
+        }
     }
 
     fn ring(&mut self, ptr: u64) -> RingRef {
@@ -375,6 +462,7 @@ impl Tracker {
                     force_nonblock: f.get(raw, F::ForceNonblock).map(|v| v != 0),
                     object,
                     creds,
+                    hook: None,
                 }
             }
             RecordKind::ReqFailed => {
@@ -494,7 +582,8 @@ impl Tracker {
             RecordKind::Setup
             | RecordKind::Enter
             | RecordKind::Register
-            | RecordKind::RequestObject => {
+            | RecordKind::RequestObject
+            | RecordKind::Issue => {
                 unreachable!("system call records are not routed here")
             }
         }
@@ -819,6 +908,17 @@ impl Tracker {
     }
 }
 
+/// The io_uring thread a record ran on, if any.
+fn worker_of(header: &RecordHeader, comm: &Comm) -> Option<Worker> {
+    if header.flags & HDR_TASK_FLAGS_READ != 0 {
+        (header.flags & HDR_IO_WORKER != 0).then(|| Worker::of_io_thread(comm.as_bytes()))
+    } else {
+        // Only the name to go by (before 5.12): kernel worker names are
+        // ASCII, so a name that is not UTF-8 is no worker.
+        comm.as_str().and_then(Worker::from_comm)
+    }
+}
+
 fn is_live(pending: &HashMap<Key, Pending>, key: Key, id: u64) -> bool {
     pending.get(&key).is_some_and(|p| p.id == id)
 }
@@ -1005,6 +1105,75 @@ mod tests {
             RequestDetail::Complete(c) => c,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// An issue record of the kprobe submit path; `None`: a re-issue.
+    fn issue(
+        t: &mut Tracker,
+        ts: u64,
+        req: u64,
+        user_data: u64,
+        worker: bool,
+    ) -> Option<RequestEvent> {
+        let mut header = RecordHeader::empty(RecordKind::Issue);
+        header.ts_ns = ts;
+        header.pid = 10;
+        header.tid = 11;
+        header.flags = HDR_TASK_FLAGS_READ | if worker { HDR_IO_WORKER } else { 0 };
+        header.comm[..4].copy_from_slice(b"test");
+        let rec = IssueRecord {
+            header,
+            ring_owner: 0,
+            hook: 0,
+            sq_thread: 0,
+            opcode: 9,
+            _pad: 0,
+            ring: RING,
+            req,
+            user_data,
+            req_flags: 1 << 4,
+        };
+        // SAFETY: a repr(C) record's own bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&rec as *const IssueRecord).cast::<u8>(),
+                size_of::<IssueRecord>(),
+            )
+        };
+        t.issue(&header, bytes).unwrap()
+    }
+
+    #[test]
+    fn kprobe_issues_are_submitted_once() {
+        let mut t = tracker(16);
+        let first = issue(&mut t, 100, 0xa0, 7, false).expect("first issue submits");
+        let RequestDetail::Submit {
+            request,
+            hook,
+            sq_thread,
+            ..
+        } = first.detail
+        else {
+            panic!("{first:?}");
+        };
+        assert_eq!(hook, Some("kprobe:io_issue_sqe"));
+        assert_eq!(
+            (request.opcode, request.sqe_flags, sq_thread),
+            (Some(9), Some(1 << 4), false)
+        );
+        // io-wq retries it: no second submission, but the path is noted.
+        assert!(issue(&mut t, 110, 0xa0, 7, true).is_none());
+        assert!(issue(&mut t, 120, 0xa0, 7, true).is_none());
+        assert_eq!(t.stats.reissued, 2);
+        let c = complete(&mut t, 130, 0xa0, 7, 0, 0);
+        assert_eq!(c.request.unwrap().id, request.id);
+        assert!(c.paths.contains(Paths::ASYNC));
+        // The kernel reuses the address for the next request.
+        let again = issue(&mut t, 140, 0xa0, 7, false).expect("a new request");
+        assert_ne!(again.detail.request().unwrap().id, request.id);
+        // Another request at an address whose request had no traced CQE.
+        assert!(issue(&mut t, 150, 0xa0, 8, false).is_some());
+        assert_eq!((t.stats.reissued, t.stats.vanished), (2, 1));
     }
 
     #[test]
@@ -1342,6 +1511,7 @@ mod tests {
             force_nonblock: None,
             object: None,
             creds: None,
+            hook: None,
         };
         late.apply(&mut detail);
         let RequestDetail::Submit { creds, .. } = &detail else {
