@@ -4,6 +4,7 @@
 pub mod json;
 pub mod json_alert;
 pub mod json_request;
+pub mod json_writer;
 pub mod ndjson;
 pub mod stats;
 pub mod text;

@@ -2,7 +2,7 @@
 //! command name, and a serializer that keeps each record on one line and
 //! free of characters that terminals or line-oriented tools act on.
 
-use std::{borrow::Cow, io};
+use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -45,29 +45,41 @@ pub fn lossless_text(bytes: &[u8]) -> (Cow<'_, str>, Option<String>) {
 
 /// Appends `record` and its newline to `out`.
 pub fn write_line(record: &impl Serialize, out: &mut Vec<u8>) {
-    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe);
-    // Serializing our own structs (no maps with non-string keys) into a Vec
-    // cannot fail.
-    let _ = record.serialize(&mut serializer);
+    // Serializing our own structs (no maps with non-string keys) cannot
+    // fail.
+    let _ = super::json_writer::write(record, out);
     out.push(b'\n');
 }
 
-/// serde_json escapes `"`, `\` and C0 controls; this also escapes DEL, the
-/// C1 controls (U+0080..U+009F: U+009B is a CSI to some terminals) and the
-/// Unicode line and paragraph separators (line breaks to some tools), so
-/// `tail -f` of a trace cannot be steered by a traced process's name.
+/// The definition json_writer is tested against: serde_json, which
+/// escapes `"`, `\` and C0 controls, with this formatter, which also
+/// escapes DEL, the C1 controls (U+0080..U+009F: U+009B is a CSI to some
+/// terminals) and the Unicode line and paragraph separators (line breaks to
+/// some tools), so `tail -f` of a trace cannot be steered by a traced
+/// process's name.
+#[cfg(test)]
+pub(crate) fn reference_json(value: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, TerminalSafe);
+    value.serialize(&mut serializer).expect("serializes");
+    out
+}
+
+#[cfg(test)]
 struct TerminalSafe;
 
+#[cfg(test)]
 fn needs_escape(c: char) -> bool {
     matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
 }
 
+#[cfg(test)]
 impl serde_json::ser::Formatter for TerminalSafe {
-    fn write_string_fragment<W: ?Sized + io::Write>(
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         writer: &mut W,
         fragment: &str,
-    ) -> io::Result<()> {
+    ) -> std::io::Result<()> {
         // Every escape here starts at a byte of 0x7f or above (DEL, or the
         // lead byte of U+0080.. in UTF-8): nearly every fragment (keys,
         // names, numbers as text) has none and is copied whole.
