@@ -10,7 +10,9 @@ use common::{TempDir, assert_matches_truth, assert_no_drops, bin, read_ndjson, r
 use serde_json::Value;
 
 /// Runs `uringtrace -f json <filter> -- sh -c SCRIPT` and returns the
-/// trace.
+/// trace. The scripts end in `&& wait $!`: the exit status is the
+/// workloads', so one failing (a ground truth cut short) fails the test
+/// here, not later as a trace that differs.
 fn trace_script(dir: &TempDir, filter: &[&str], script: &str) -> Vec<Value> {
     let trace = dir.path("trace");
     let out = Command::new(bin())
@@ -44,7 +46,7 @@ fn comm_selects_one_of_two_workloads_with_its_workers() {
     symlink(bin(), &a).unwrap();
     symlink(bin(), &b).unwrap();
     let script = format!(
-        "{a} workload async-forced --report {ta} & {b} workload async-forced --report {tb}; wait",
+        "{a} workload async-forced --report {ta} & {b} workload async-forced --report {tb} && wait $!",
         a = a.display(),
         b = b.display(),
         ta = dir.path("a.truth").display(),
@@ -81,7 +83,7 @@ fn uid_selects_by_real_uid() {
     // The same scenario as root and as nobody (65534): setpriv changes the
     // uid for the second one only.
     let script = format!(
-        "{bin} workload submit --report {t0} & setpriv --reuid=65534 --regid=65534 --clear-groups {bin} workload submit --report {t1}; wait",
+        "{bin} workload submit --report {t0} & setpriv --reuid=65534 --regid=65534 --clear-groups {bin} workload submit --report {t1} && wait $!",
         bin = bin(),
         t0 = dir.path("root.truth").display(),
         t1 = dir.path("nobody.truth").display(),
@@ -125,7 +127,7 @@ fn cgroup_selects_by_cgroup_v2() {
     let cg = root.join(format!("uringtrace-test-{}", std::process::id()));
     std::fs::create_dir(&cg).unwrap();
     let script = format!(
-        "sh -c 'echo $$ > {procs} && exec {bin} workload submit --report {t_in}' & {bin} workload submit --report {t_out}; wait",
+        "sh -c 'echo $$ > {procs} && exec {bin} workload submit --report {t_in}' & {bin} workload submit --report {t_out} && wait $!",
         procs = cg.join("cgroup.procs").display(),
         bin = bin(),
         t_in = dir.path("in.truth").display(),
