@@ -218,7 +218,10 @@ fn write_chunks(shared: &Shared, mut sink: Box<dyn Sink>) {
     // the machine is busy: as SCHED_BATCH (same nice) a new chunk does not
     // preempt the drain mid-batch, which cost two context switches per
     // chunk; this thread runs when the drain waits. Best effort.
-    let param = libc::sched_param { sched_priority: 0 };
+    // Zeroed rather than a struct literal: musl's sched_param has more
+    // fields than glibc's (the VM suite's static build).
+    // SAFETY: sched_param is plain data; all zeroes is priority 0.
+    let param: libc::sched_param = unsafe { std::mem::zeroed() };
     // SAFETY: plain system call on the calling thread with a valid param.
     unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
     loop {
