@@ -159,6 +159,18 @@ fn every_record_matches_the_schema() {
         "summary",
         "stats",
     ] {
+        // Events from tracepoints this kernel lacks (5.10: req_failed,
+        // cqe_overflow, task_work_run) cannot be there.
+        let tracepoint = match kind {
+            "failed" => Some("io_uring_req_failed"),
+            "cqe_overflow" => Some("io_uring_cqe_overflow"),
+            "task_work_run" => Some("io_uring_task_work_run"),
+            _ => None,
+        };
+        if let Some(tp) = tracepoint.filter(|tp| !common::has_tracepoint(tp)) {
+            eprintln!("not covered on this kernel: `{kind}` records (no {tp} tracepoint)");
+            continue;
+        }
         assert!(kinds.contains_key(kind), "no `{kind}` record: {kinds:?}");
     }
 }

@@ -104,6 +104,14 @@ fn summary_counts_match_ground_truth() {
         }
     }
     assert_eq!(traced(&summary["syscalls"]), syscalls);
+    if !common::has_tracepoint("io_uring_req_failed") {
+        common::skip(
+            "summary_counts_match_ground_truth",
+            "this kernel has no io_uring_req_failed tracepoint: SQEs rejected at init are \
+             missing from the in-kernel request counts (the system call counts matched)",
+        );
+        return;
+    }
     let mut traced_requests = traced(&summary["requests"]);
     let traced_unmatched = traced_requests.remove("unmatched").map_or(0, |r| r.0);
     assert_eq!(traced_unmatched, unmatched);
