@@ -136,6 +136,25 @@ pub struct ObjectLayout {
     pub cred_gid: u32,
     pub cred_euid: u32,
     pub cred_egid: u32,
+    /// Where the SQE's fd is read when io_kiocb keeps no copy of it (no
+    /// `cqe.fd`: 5.15's io_uring, as backported to Debian's 5.10): the
+    /// ring's `io_ring_ctx` members that locate the SQE the kernel just
+    /// took (`sq_array[(cached_sq_head - 1) & (sq_entries - 1)]` indexes
+    /// `sq_sqes`), and `io_uring_sqe.fd` and the SQE's size.
+    pub ctx_sq_array: u32,
+    pub ctx_sq_sqes: u32,
+    pub ctx_cached_sq_head: u32,
+    pub ctx_sq_entries: u32,
+    pub sqe_fd: u32,
+    pub sqe_size: u32,
+    /// SYMLINKAT's members: `io_link`'s since 6.0, `io_symlink`'s before
+    /// (which has no old_dfd and puts new_dfd where io_link has old_dfd).
+    pub symlink_new_dfd: u32,
+    pub symlink_oldpath: u32,
+    pub symlink_newpath: u32,
+    /// Non-zero when `io_statx.filename` is the caller's `const char *`
+    /// (5.15), not a `struct filename *` the prep took with getname().
+    pub statx_user_path: u32,
     pub _pad: u32,
 }
 
@@ -185,6 +204,16 @@ impl ObjectLayout {
             cred_gid: a,
             cred_euid: a,
             cred_egid: a,
+            ctx_sq_array: a,
+            ctx_sq_sqes: a,
+            ctx_cached_sq_head: a,
+            ctx_sq_entries: a,
+            sqe_fd: a,
+            sqe_size: 0,
+            symlink_new_dfd: a,
+            symlink_oldpath: a,
+            symlink_newpath: a,
+            statx_user_path: 0,
             _pad: 0,
         }
     };

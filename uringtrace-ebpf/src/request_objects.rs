@@ -9,7 +9,7 @@
 use aya_ebpf::{
     helpers::{
         bpf_probe_read_kernel,
-        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
     },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
@@ -19,8 +19,8 @@ use uringtrace_common::{
     layout::OFFSET_ABSENT,
     request_object::{
         LEN_UNKNOWN, OBJ_CREDS, OBJ_CREDS_READ, OBJ_FIXED_FILE, OBJ_PATH_TRUNCATED,
-        OBJ_PATH2_TRUNCATED, ObjectRecord, PATH_COPY, SHAPE_NONE, SHAPE_OPEN, SHAPE_PATH, SHAPE_RW,
-        SHAPE_SEND_RECV, SHAPE_SOCKADDR, SHAPE_TWO_PATHS, SOCKADDR_COPY, op, shape_of,
+        OBJ_PATH2_TRUNCATED, ObjectRecord, PATH_COPY, SHAPE_FD, SHAPE_NONE, SHAPE_OPEN, SHAPE_PATH,
+        SHAPE_RW, SHAPE_SEND_RECV, SHAPE_SOCKADDR, SHAPE_TWO_PATHS, SOCKADDR_COPY, op, shape_of,
     },
     summary::SUMMARY_ONLY,
 };
@@ -59,6 +59,46 @@ fn read_str(ptr: Option<u64>, dst: &mut [u8; PATH_COPY]) -> i32 {
         },
         _ => LEN_UNKNOWN,
     }
+}
+
+/// Copies the NUL-terminated string at the caller's `ptr` into `dst`, as
+/// read_str does for the kernel's.
+#[inline(always)]
+fn read_user_str(ptr: Option<u64>, dst: &mut [u8; PATH_COPY]) -> i32 {
+    match ptr {
+        Some(p) if p != 0 => unsafe {
+            bpf_probe_read_user_str(
+                dst.as_mut_ptr().cast(),
+                PATH_COPY as u32,
+                p as *const core::ffi::c_void,
+            ) as i32
+        },
+        _ => LEN_UNKNOWN,
+    }
+}
+
+/// The SQE's fd: `io_kiocb.cqe.fd` where the kernel keeps it; else (5.15)
+/// from the SQE `io_get_sqe()` just took, whose index is the one before
+/// the ring's `cached_sq_head`. That SQE is shared memory: a submitter
+/// racing the kernel could rewrite its fd between the kernel's read and
+/// this one (docs/events.md says so); the paths and addresses stay the
+/// kernel's own.
+#[inline(always)]
+fn sqe_fd(req: u64, ring: u64) -> Option<i32> {
+    if at(|l| &l.req_fd) != OFFSET_ABSENT {
+        return read(req, at(|l| &l.req_fd));
+    }
+    let head: u32 = read(ring, at(|l| &l.ctx_cached_sq_head))?;
+    let entries: u32 = read(ring, at(|l| &l.ctx_sq_entries))?;
+    let array: u64 = read(ring, at(|l| &l.ctx_sq_array))?;
+    let sqes: u64 = read(ring, at(|l| &l.ctx_sq_sqes))?;
+    let slot = head.wrapping_sub(1) & entries.wrapping_sub(1);
+    let index: u32 = read(array, slot.wrapping_mul(4))?;
+    if index >= entries {
+        return None;
+    }
+    let sqe = sqes + u64::from(index) * u64::from(at(|l| &l.sqe_size));
+    read(sqe, at(|l| &l.sqe_fd))
 }
 
 /// `io_kiocb.flags`, u32 or (6.10+) u64 as BTF said.
@@ -164,7 +204,10 @@ fn try_object(ctx: &BtfTracePointContext) -> Option<()> {
             r.creds_egid = egid;
         }
     }
-    r.fd = read(req, at(|l| &l.req_fd)).unwrap_or(-1);
+    r.fd = match shape {
+        SHAPE_RW | SHAPE_SEND_RECV | SHAPE_SOCKADDR | SHAPE_FD => sqe_fd(req, ring).unwrap_or(-1),
+        _ => -1,
+    };
     r.dfd = -1;
     r.dfd2 = -1;
     r.op_flags = 0;
@@ -196,7 +239,12 @@ fn try_object(ctx: &BtfTracePointContext) -> Option<()> {
             _ => {
                 r.dfd = read(req, at(|l| &l.statx_dfd)).unwrap_or(-1);
                 r.op_flags = u64::from(read::<u32>(req, at(|l| &l.statx_flags)).unwrap_or(0));
-                r.path_len = read_filename(req, at(|l| &l.statx_filename), name, &mut r.path);
+                r.path_len = if at(|l| &l.statx_user_path) != 0 {
+                    // What the kernel will read at issue, from the same memory.
+                    read_user_str(read(req, at(|l| &l.statx_filename)), &mut r.path)
+                } else {
+                    read_filename(req, at(|l| &l.statx_filename), name, &mut r.path)
+                };
             }
         },
         SHAPE_TWO_PATHS => {
@@ -206,8 +254,12 @@ fn try_object(ctx: &BtfTracePointContext) -> Option<()> {
                 r.op_flags = u64::from(read::<u32>(req, at(|l| &l.rename_flags)).unwrap_or(0));
                 r.path_len = read_filename(req, at(|l| &l.rename_oldpath), name, &mut r.path);
                 r.path2_len = read_filename(req, at(|l| &l.rename_newpath), name, &mut r.path2);
+            } else if opcode == op::SYMLINKAT {
+                // The first path is the link's text: no dirfd, no flags.
+                r.dfd2 = read(req, at(|l| &l.symlink_new_dfd)).unwrap_or(-1);
+                r.path_len = read_filename(req, at(|l| &l.symlink_oldpath), name, &mut r.path);
+                r.path2_len = read_filename(req, at(|l| &l.symlink_newpath), name, &mut r.path2);
             } else {
-                // LINKAT, and SYMLINKAT (old_dfd unused: the target is text).
                 r.dfd = read(req, at(|l| &l.link_old_dfd)).unwrap_or(-1);
                 r.dfd2 = read(req, at(|l| &l.link_new_dfd)).unwrap_or(-1);
                 r.op_flags = u64::from(read::<u32>(req, at(|l| &l.link_flags)).unwrap_or(0));

@@ -630,7 +630,7 @@ fn object_layout(
     let submit = formats
         .get(&REQUEST_TRACEPOINTS[TP_SUBMIT])
         .ok_or("this kernel has no submit tracepoint")?;
-    let layout = object_layout_from_btf(btf.map_err(String::clone)?, submit.name)?;
+    let layout = object_layout_from_btf(btf.map_err(String::clone)?, submit.name, &submit.entry)?;
     Ok((layout, submit.name))
 }
 

@@ -332,6 +332,69 @@ impl BtfTypes {
     }
 }
 
+/// One argument of a tracepoint's BTF prototype: its size in bytes, and
+/// whether it is an untyped `void *`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtoArg {
+    pub size: u32,
+    pub void_ptr: bool,
+}
+
+impl BtfTypes {
+    /// The arguments of tracepoint `tp` (its `btf_trace_<tp>` prototype,
+    /// without the leading `void *__data`), in order.
+    pub fn tracepoint_args(&self, tp: &str) -> Option<Vec<ProtoArg>> {
+        let typedef = self.id_of(&format!("btf_trace_{tp}"), BtfKind::Typedef)?;
+        let (KIND_PTR, _, proto, _) = self.record(self.resolve(typedef))? else {
+            return None;
+        };
+        let (KIND_FUNC_PROTO, info, _, tail) = self.record(self.resolve(proto))? else {
+            return None;
+        };
+        let params = (info & 0xffff) as usize;
+        Some(
+            (1..params)
+                .map(|i| {
+                    let ty = self.resolve(self.u32_at(tail + 8 * i + 4));
+                    let void_ptr = matches!(
+                        self.record(ty),
+                        Some((KIND_PTR, _, target, _)) if self.resolve(target) == 0
+                    );
+                    ProtoArg {
+                        size: self.size_of(ty),
+                        void_ptr,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// The size of `struct name` (0 when BTF has no such struct).
+    pub fn struct_size(&self, name: &str) -> u32 {
+        self.id_of_struct(name).map_or(0, |id| self.size_of(id))
+    }
+
+    /// Whether `struct strukt`'s member at `path` is a pointer to
+    /// `struct target` (as opposed to, say, a `const char *`).
+    pub fn member_points_to(&self, strukt: &str, path: &[&str], target: &str) -> bool {
+        let Some(mut ty) = self.id_of_struct(strukt) else {
+            return false;
+        };
+        for name in path {
+            let Some((_, member_type)) = self.member_in(ty, name, 0) else {
+                return false;
+            };
+            ty = member_type;
+        }
+        let Some((KIND_PTR, _, pointee, _)) = self.record(self.resolve(ty)) else {
+            return false;
+        };
+        let pointee = self.resolve(pointee);
+        matches!(self.record(pointee), Some((KIND_STRUCT, ..)))
+            && self.name(self.types[pointee as usize - 1].1) == target.as_bytes()
+    }
+}
+
 /// Bytes after `struct btf_type` for each kind (`include/uapi/linux/btf.h`).
 fn tail_len(kind: u32, vlen: usize) -> Option<usize> {
     Some(match kind {

@@ -135,6 +135,10 @@ pub struct TracepointFields {
     /// The name attached (e.g. `io_uring_submit_sqe` on 6.1).
     pub name: &'static str,
     fields: [Option<RawField>; FIELD_COUNT],
+    /// Every field after the common_* header, (name, size) in record
+    /// order: where a BTF prototype that does not type its arguments is
+    /// matched against the record (`requests::object`).
+    pub entry: Vec<(String, u32)>,
 }
 
 impl TracepointFields {
@@ -156,7 +160,16 @@ impl TracepointFields {
                 });
             }
         }
-        Self { name, fields }
+        let entry = format
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), f.size))
+            .collect();
+        Self {
+            name,
+            fields,
+            entry,
+        }
     }
 
     pub fn has(&self, field: F) -> bool {

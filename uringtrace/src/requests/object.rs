@@ -70,28 +70,100 @@ impl ObjectSupport {
     }
 }
 
+/// Which argument of the submit tracepoint is the request. 5.15's io_uring
+/// (Debian's 5.10 carries it) declares `io_uring_submit_sqe(void *ctx,
+/// void *req, ...)`: BTF then has no `struct io_kiocb *` to find, so the
+/// `void *` is taken where the format file (`entry`, record order) has
+/// `req`. The two orders agree on those kernels (TP_STRUCT__entry lists
+/// TP_PROTO's arguments one for one); that is checked, not assumed: same
+/// count, same size one for one, and a `void *` at that place.
+fn request_arg(btf: &BtfTypes, tp: &str, entry: &[(String, u32)]) -> Result<usize, String> {
+    if let Some(i) = btf.tracepoint_arg(tp, "io_kiocb") {
+        return Ok(i);
+    }
+    let no = |why: &str| format!("no struct io_kiocb * argument in {tp}'s BTF, and {why}");
+    let args = btf
+        .tracepoint_args(tp)
+        .ok_or_else(|| no("no btf_trace prototype"))?;
+    let pos = entry
+        .iter()
+        .position(|(name, _)| name == "req")
+        .ok_or_else(|| no("no req field in its format"))?;
+    let matches =
+        args.len() == entry.len() && args.iter().zip(entry).all(|(a, (_, size))| a.size == *size);
+    if !matches {
+        return Err(no(
+            "its prototype's arguments do not match its format's fields one for one",
+        ));
+    }
+    if !args[pos].void_ptr {
+        return Err(no("the argument at req's place is not a void *"));
+    }
+    Ok(pos)
+}
+
 /// The offsets of this kernel, or why the objects cannot be decoded here.
-pub fn layout_from_btf(btf: &BtfTypes, submit_tracepoint: &str) -> Result<ObjectLayout, String> {
-    let off =
-        |strukt: &str, path: &[&str]| btf.member(strukt, path).map_or(OFFSET_ABSENT, |m| m.offset);
-    let req_arg = btf
-        .tracepoint_arg(submit_tracepoint, "io_kiocb")
-        .ok_or_else(|| format!("no struct io_kiocb * argument in {submit_tracepoint}'s BTF"))?;
+/// `entry`: the submit tracepoint's format fields (name, size), in order.
+pub fn layout_from_btf(
+    btf: &BtfTypes,
+    submit_tracepoint: &str,
+    entry: &[(String, u32)],
+) -> Result<ObjectLayout, String> {
+    // Before 6.0 the per-opcode structs are named members of io_kiocb's
+    // leading union (`req->open`); since, io_kiocb_to_cmd() puts them at
+    // the start. Where io_kiocb names the member, its offset is added
+    // rather than taken to be 0.
+    let base = |kiocb_member: &str| {
+        btf.member("io_kiocb", &[kiocb_member])
+            .map_or(0, |m| m.offset)
+    };
+    let op_member = |strukt: &str, kiocb_member: &str, path: &[&str]| {
+        btf.member(strukt, path)
+            .map(|m| base(kiocb_member) + m.offset)
+    };
+    let off = |strukt: &str, path: &[&str]| {
+        let kiocb_member = match strukt {
+            "io_open" => "open",
+            "io_unlink" => "unlink",
+            "io_mkdir" => "mkdir",
+            "io_rename" => "rename",
+            "io_link" | "io_hardlink" => "hardlink",
+            "io_symlink" => "symlink",
+            "io_statx" => "statx",
+            "io_connect" => "connect",
+            "io_rw" => "rw",
+            "io_sr_msg" => "sr_msg",
+            _ => return btf.member(strukt, path).map_or(OFFSET_ABSENT, |m| m.offset),
+        };
+        op_member(strukt, kiocb_member, path).unwrap_or(OFFSET_ABSENT)
+    };
+    let req_arg = request_arg(btf, submit_tracepoint, entry)?;
     let mut l = ObjectLayout::OFF;
     l.req_arg = req_arg as u32;
     l.req_ctx = off("io_kiocb", &["ctx"]);
     l.req_opcode = off("io_kiocb", &["opcode"]);
     l.req_flags = off("io_kiocb", &["flags"]);
     l.req_fd = off("io_kiocb", &["cqe", "fd"]);
+    if l.req_fd == OFFSET_ABSENT {
+        // 5.15's io_kiocb keeps no copy of the SQE's fd: the program reads
+        // it from the SQE the kernel took last (`io_get_sqe()` runs just
+        // before `io_submit_sqe()`, which fires the tracepoint).
+        l.ctx_sq_array = off("io_ring_ctx", &["sq_array"]);
+        l.ctx_sq_sqes = off("io_ring_ctx", &["sq_sqes"]);
+        l.ctx_cached_sq_head = off("io_ring_ctx", &["cached_sq_head"]);
+        l.ctx_sq_entries = off("io_ring_ctx", &["sq_entries"]);
+        l.sqe_fd = off("io_uring_sqe", &["fd"]);
+        l.sqe_size = btf.struct_size("io_uring_sqe");
+    }
     l.filename_name = off("filename", &["name"]);
     l.open_dfd = off("io_open", &["dfd"]);
     l.open_filename = off("io_open", &["filename"]);
-    let how = btf.member("io_open", &["how"]);
+    let how = op_member("io_open", "open", &["how"]);
     let how_flags = btf.member("open_how", &["flags"]);
     let how_mode = btf.member("open_how", &["mode"]);
     if let (Some(how), Some(f), Some(m)) = (how, how_flags, how_mode) {
-        l.open_how_flags = how.offset + f.offset;
-        l.open_how_mode = how.offset + m.offset;
+        l.open_how_flags = how + f.offset;
+        l.open_how_mode = how + m.offset;
     }
     l.unlink_dfd = off("io_unlink", &["dfd"]);
     l.unlink_flags = off("io_unlink", &["flags"]);
@@ -104,22 +176,46 @@ pub fn layout_from_btf(btf: &BtfTypes, submit_tracepoint: &str) -> Result<Object
     l.rename_oldpath = off("io_rename", &["oldpath"]);
     l.rename_newpath = off("io_rename", &["newpath"]);
     l.rename_flags = off("io_rename", &["flags"]);
-    l.link_old_dfd = off("io_link", &["old_dfd"]);
-    l.link_new_dfd = off("io_link", &["new_dfd"]);
-    l.link_oldpath = off("io_link", &["oldpath"]);
-    l.link_newpath = off("io_link", &["newpath"]);
-    l.link_flags = off("io_link", &["flags"]);
+    // LINKAT's struct is io_link since 6.0 (shared with SYMLINKAT), 5.15's
+    // io_hardlink before, with the same members.
+    let link = if btf.struct_size("io_link") != 0 {
+        "io_link"
+    } else {
+        "io_hardlink"
+    };
+    l.link_old_dfd = off(link, &["old_dfd"]);
+    l.link_new_dfd = off(link, &["new_dfd"]);
+    l.link_oldpath = off(link, &["oldpath"]);
+    l.link_newpath = off(link, &["newpath"]);
+    l.link_flags = off(link, &["flags"]);
+    let symlink = if btf.struct_size("io_link") != 0 {
+        "io_link"
+    } else {
+        "io_symlink"
+    };
+    l.symlink_new_dfd = off(symlink, &["new_dfd"]);
+    l.symlink_oldpath = off(symlink, &["oldpath"]);
+    l.symlink_newpath = off(symlink, &["newpath"]);
     l.statx_dfd = off("io_statx", &["dfd"]);
     l.statx_flags = off("io_statx", &["flags"]);
     l.statx_filename = off("io_statx", &["filename"]);
+    if l.statx_filename != OFFSET_ABSENT
+        && !btf.member_points_to("io_statx", &["filename"], "filename")
+    {
+        // 5.15 keeps the caller's pointer and reads the path at issue.
+        l.statx_user_path = 1;
+    }
     l.connect_addr = off("io_connect", &["addr"]);
     l.connect_addr_len = off("io_connect", &["addr_len"]);
     if let (Some(kiocb), Some(pos)) = (
-        btf.member("io_rw", &["kiocb"]),
+        op_member("io_rw", "rw", &["kiocb"]),
         btf.member("kiocb", &["ki_pos"]),
     ) {
-        l.rw_pos = kiocb.offset + pos.offset;
+        l.rw_pos = kiocb + pos.offset;
     }
+    // u32 since 6.0; u64 in 5.15's io_rw, size_t in its io_sr_msg: the
+    // program reads the low 32 bits (little-endian), all of any length
+    // the prep stores (it comes from the SQE's u32 `len`).
     l.rw_len = off("io_rw", &["len"]);
     l.sr_len = off("io_sr_msg", &["len"]);
     let creds = creds_layout(btf);
@@ -401,6 +497,58 @@ mod tests {
         assert_eq!(text(-14, &buf, false), Some(Text::Fault(14)));
     }
 
+    /// BTF with 5.15's untyped submit prototype,
+    /// `btf_trace_io_uring_submit_sqe(void *__data, void *ctx, void *req,
+    /// u8 opcode)`, laid out by hand.
+    fn untyped_submit_btf() -> BtfTypes {
+        let mut strings = b"\0u8\0btf_trace_io_uring_submit_sqe\0".to_vec();
+        let mut types: Vec<u32> = Vec::new();
+        // 1: INT u8, size 1, 8 bits.
+        types.extend([1, 1 << 24, 1, 8]);
+        // 2: PTR to void.
+        types.extend([0, 2 << 24, 0]);
+        // 3: FUNC_PROTO returning void, 4 unnamed params.
+        types.extend([0, (13 << 24) | 4, 0, 0, 2, 0, 2, 0, 2, 0, 1]);
+        // 4: PTR to 3; 5: TYPEDEF to 4.
+        types.extend([0, 2 << 24, 3]);
+        types.extend([4, 8 << 24, 4]);
+        let type_bytes: Vec<u8> = types.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let mut data = Vec::new();
+        data.extend_from_slice(&0xeb9f_u16.to_ne_bytes());
+        data.extend_from_slice(&[1, 0]);
+        let type_len = type_bytes.len() as u32;
+        for field in [24, 0, type_len, type_len, strings.len() as u32] {
+            data.extend_from_slice(&u32::to_ne_bytes(field));
+        }
+        data.extend_from_slice(&type_bytes);
+        data.append(&mut strings);
+        BtfTypes::parse(data).unwrap()
+    }
+
+    #[test]
+    fn untyped_request_argument_is_matched_to_the_format() {
+        let btf = untyped_submit_btf();
+        let tp = "io_uring_submit_sqe";
+        let entry = |fields: &[(&str, u32)]| -> Vec<(String, u32)> {
+            fields.iter().map(|&(n, s)| (n.to_string(), s)).collect()
+        };
+        let good = entry(&[("ctx", 8), ("req", 8), ("opcode", 1)]);
+        assert_eq!(request_arg(&btf, tp, &good), Ok(1));
+        // The format disagrees with the prototype: nothing is guessed.
+        for bad in [
+            entry(&[("ctx", 8), ("req", 8), ("opcode", 4)]),
+            entry(&[("ctx", 8), ("req", 8)]),
+            entry(&[("ctx", 8), ("opcode", 1), ("req", 8)]),
+            entry(&[("ctx", 8), ("request", 8), ("opcode", 1)]),
+        ] {
+            assert!(request_arg(&btf, tp, &bad).is_err(), "{bad:?}");
+        }
+        // Where the request is `void *` at req's place, the layout still
+        // needs io_kiocb in BTF.
+        let err = layout_from_btf(&btf, tp, &good).unwrap_err();
+        assert!(err.contains("io_kiocb"), "{err}");
+    }
+
     /// This kernel's BTF gives every offset the program reads for opens.
     #[test]
     fn layout_of_this_kernel() {
@@ -412,7 +560,7 @@ mod tests {
             .into_iter()
             .find(|tp| btf.tracepoint_arg(tp, "io_kiocb").is_some())
             .expect("a submit tracepoint in BTF");
-        let l = layout_from_btf(&btf, tp).unwrap();
+        let l = layout_from_btf(&btf, tp, &[]).unwrap();
         assert_eq!(ObjectSupport::of_layout(&l).creds_missing, None);
         for (name, v) in [
             ("creds_bit", l.creds_bit),
