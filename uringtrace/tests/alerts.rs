@@ -348,67 +348,26 @@ fn text_alerts_are_one_line_each() {
     );
 }
 
-/// A process that registers a personality: io_uring_setup, then
-/// io_uring_register(IORING_REGISTER_PERSONALITY), by raw system calls
-/// from Python (the workload has no such scenario).
-const REGISTER_PERSONALITY: &str = r#"
-import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-params = ctypes.create_string_buffer(120)
-fd = libc.syscall(425, 4, params)
-assert fd >= 0, os.strerror(ctypes.get_errno())
-pid = libc.syscall(427, fd, 9, None, 0)
-assert pid > 0, os.strerror(ctypes.get_errno())
-print(pid)
-"#;
-
+/// REGISTER_PERSONALITY works from 5.6 on: the alert is checked on every
+/// kernel, the requests run under it only where their credentials can be
+/// read (requests_under_a_personality_show_its_credentials_and_alert).
 #[test]
 fn personality_registration_is_an_alert() {
     require_root();
-    let Ok(python) = which_python() else {
-        common::skip(
-            "personality_registration_is_an_alert",
-            "no python3 for the raw system calls",
-        );
-        return;
-    };
     let dir = TempDir::new("alerts-personality");
-    let out = dir.path("alerts.ndjson");
-    let output = Command::new(bin())
-        .args(["monitor", "-o"])
-        .arg(&out)
-        .arg("--")
-        .args([python.as_str(), "-c", REGISTER_PERSONALITY])
-        .output()
-        .expect("running uringtrace");
-    assert!(output.status.success(), "{output:?}");
-    let id: i64 = String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("the personality id");
-    let records = read_ndjson(&out);
-    assert_valid(&records);
-    let fired = alerts(&records, "personality-registered");
-    assert_eq!(fired.len(), 1, "{records:#?}");
+    let run = run(&dir, &["monitor"], "requests-personality");
+    let register = run
+        .truth
+        .iter()
+        .find(|t| t["event"] == "io_uring_register" && t["opcode"] == 9)
+        .expect("the truth's REGISTER_PERSONALITY");
+    let fired = alerts(&run.records, "personality-registered");
+    assert_eq!(fired.len(), 1, "{:#?}", run.records);
     assert_eq!(fired[0]["trigger"], "io_uring_register");
     assert_eq!(fired[0]["opcode_name"], "IORING_REGISTER_PERSONALITY");
-    assert_eq!(fired[0]["result"], id);
+    assert_eq!(fired[0]["result"], register["ret"]);
+    assert_eq!(fired[0]["pid"], register["pid"]);
     assert_eq!(fired[0]["mitre"], "T1134");
-}
-
-fn which_python() -> Result<String, ()> {
-    let ok = |p: &str| {
-        Command::new(p)
-            .args(["-c", "import ctypes"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .find(|p| ok(p))
-        .map(str::to_string)
-        .ok_or(())
 }
 
 fn uringtrace(args: &[&str]) -> Output {

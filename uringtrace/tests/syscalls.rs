@@ -323,7 +323,7 @@ fn call_in_flight_at_attach_is_reported() {
         .spawn()
         .unwrap();
     // The report is written call by call: once the setup line is there the
-    // 2 s wait is about to start.
+    // 5 s wait is about to start.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::fs::read_to_string(&truth_path).map_or(true, |t| t.lines().count() < 1) {
         assert!(
@@ -335,7 +335,7 @@ fn call_in_flight_at_attach_is_reported() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     let trace_path = dir.path("trace");
     let tracer = Command::new(bin())
-        // Only the system call hooks: attaching must fit in the 2 s wait,
+        // Only the system call hooks: attaching must fit in the 5 s wait,
         // also on a loaded machine.
         .args([
             "-f",

@@ -154,7 +154,7 @@ fn context_names_the_process() {
     use std::os::unix::ffi::OsStrExt as _;
     let dir = TempDir::new("context");
     // --context reads /proc when an event is decoded: a process that lives
-    // a while (long-wait: 2 s) is still there however loaded the machine.
+    // a while (long-wait: 5 s) is still there however loaded the machine.
     let run = common::trace_scenario(&dir, "long-wait", "json", &["--context"]);
     let trace = read_ndjson(&run.trace_path);
     let truth_pid = run.truth[0]["pid"].as_u64().unwrap();

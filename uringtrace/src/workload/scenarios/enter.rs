@@ -115,31 +115,32 @@ pub fn ext_arg_timeout(ctx: &mut Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One 2-second wait: long enough for a tracer to attach while the call is
-/// in the kernel (its entry is then never seen). An EXT_ARG wait that times
+/// One 5-second wait: long enough for a tracer to attach while the call is
+/// in the kernel (its entry is then never seen), even under emulation in the
+/// VM suite with other VMs running. An EXT_ARG wait that times
 /// out; before EXT_ARG (5.11) a wait has no timeout of its own, and a
-/// 2-second TIMEOUT request submitted by the same call ends it instead.
+/// 5-second TIMEOUT request submitted by the same call ends it instead.
 pub fn long_wait(ctx: &mut Ctx) -> anyhow::Result<()> {
     let mut ring = basic_ring(ctx)?;
     if !ctx.has(Feature::ExtArg) {
-        let two_seconds = io_uring::types::Timespec::new().sec(2);
+        let five_seconds = io_uring::types::Timespec::new().sec(5);
         let timeout = Request::new(
-            io_uring::opcode::Timeout::new(&two_seconds).build(),
+            io_uring::opcode::Timeout::new(&five_seconds).build(),
             Want::errno(libc::ETIME),
-            "TIMEOUT of 2s that ends the wait (-ETIME)",
+            "TIMEOUT of 5s that ends the wait (-ETIME)",
         );
         // SAFETY: the timespec lives until the request completes, within
         // the call below.
         unsafe { ctx.queue(&mut ring, vec![timeout]) }?;
         ctx.enter(
             Enter::new(ring.fd(), 1, 1, IORING_ENTER_GETEVENTS),
-            "submit a 2s TIMEOUT and wait for it",
+            "submit a 5s TIMEOUT and wait for it",
         )?
         .expect(1)?;
         ctx.reap(&mut ring, 1)?;
         return Ok(());
     }
-    let wait = WaitArg::new(Some(KernelTimespec::from_millis(2000)), None, 0);
+    let wait = WaitArg::new(Some(KernelTimespec::from_millis(5000)), None, 0);
     ctx.enter(
         Enter {
             fd: ring.fd(),
@@ -148,7 +149,7 @@ pub fn long_wait(ctx: &mut Ctx) -> anyhow::Result<()> {
             flags: IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
             arg: EnterArg::Ext(&wait),
         },
-        "EXT_ARG wait that times out after 2s",
+        "EXT_ARG wait that times out after 5s",
     )?
     .expect_errno(libc::ETIME)?;
     Ok(())

@@ -81,7 +81,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "long-wait",
-        about: "one 2s wait that times out, EXT_ARG (a TIMEOUT request before 5.11); for attaching mid-call, not in tour",
+        about: "one 5s wait that times out, EXT_ARG (a TIMEOUT request before 5.11); for attaching mid-call, not in tour",
         run: enter::long_wait,
         in_tour: false,
     },
