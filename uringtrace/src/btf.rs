@@ -374,24 +374,26 @@ impl BtfTypes {
         self.id_of_struct(name).map_or(0, |id| self.size_of(id))
     }
 
-    /// Whether `struct strukt`'s member at `path` is a pointer to
-    /// `struct target` (as opposed to, say, a `const char *`).
-    pub fn member_points_to(&self, strukt: &str, path: &[&str], target: &str) -> bool {
-        let Some(mut ty) = self.id_of_struct(strukt) else {
-            return false;
-        };
+    /// Whether member `path` of `strukt` points to an integer type, as a
+    /// `const char *` does: a string in the caller's memory, not a kernel
+    /// object. Asked this way round, a kernel whose member became some
+    /// other kernel type is not taken for one with a user pointer.
+    pub fn member_points_to_int(&self, strukt: &str, path: &[&str]) -> bool {
+        self.member_pointee(strukt, path)
+            .is_some_and(|pointee| matches!(self.record(pointee), Some((KIND_INT, ..))))
+    }
+
+    /// The type member `path` of `strukt` points to (modifiers and typedefs
+    /// resolved), when it is a pointer.
+    fn member_pointee(&self, strukt: &str, path: &[&str]) -> Option<u32> {
+        let mut ty = self.id_of_struct(strukt)?;
         for name in path {
-            let Some((_, member_type)) = self.member_in(ty, name, 0) else {
-                return false;
-            };
-            ty = member_type;
+            ty = self.member_in(ty, name, 0)?.1;
         }
         let Some((KIND_PTR, _, pointee, _)) = self.record(self.resolve(ty)) else {
-            return false;
+            return None;
         };
-        let pointee = self.resolve(pointee);
-        matches!(self.record(pointee), Some((KIND_STRUCT, ..)))
-            && self.name(self.types[pointee as usize - 1].1) == target.as_bytes()
+        Some(self.resolve(pointee))
     }
 }
 

@@ -199,9 +199,7 @@ pub fn layout_from_btf(
     l.statx_dfd = off("io_statx", &["dfd"]);
     l.statx_flags = off("io_statx", &["flags"]);
     l.statx_filename = off("io_statx", &["filename"]);
-    if l.statx_filename != OFFSET_ABSENT
-        && !btf.member_points_to("io_statx", &["filename"], "filename")
-    {
+    if l.statx_filename != OFFSET_ABSENT && btf.member_points_to_int("io_statx", &["filename"]) {
         // 5.15 keeps the caller's pointer and reads the path at issue.
         l.statx_user_path = 1;
     }
