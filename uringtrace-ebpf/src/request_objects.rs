@@ -1,5 +1,6 @@
 //! What each request touches, read at submission by a tp_btf program on the
-//! submit tracepoint: its `struct io_kiocb *` gives the opcode's own data
+//! submit tracepoint (or the same code as a raw tracepoint where the
+//! verifier refuses tp_btf's request argument): its `struct io_kiocb *` gives the opcode's own data
 //! (the kernel's copy of the SQE, after prep), at offsets userspace took
 //! from this kernel's BTF. One record per decoded request, emitted before
 //! the submit tracepoint's own record when both programs are attached in
@@ -11,8 +12,8 @@ use aya_ebpf::{
         bpf_probe_read_kernel,
         generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str},
     },
-    macros::btf_tracepoint,
-    programs::BtfTracePointContext,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use uringtrace_common::{
     RecordKind, counters, hook_mode,
@@ -141,23 +142,48 @@ fn read_filename(req: u64, member: u32, name: u32, dst: &mut [u8; PATH_COPY]) ->
 
 #[btf_tracepoint(function = "io_uring_submit_req")]
 pub fn io_uring_submit_object(ctx: BtfTracePointContext) -> u32 {
-    let _ = try_object(&ctx);
-    0
-}
-
-fn try_object(ctx: &BtfTracePointContext) -> Option<()> {
-    if at(|l| &l.enabled) == 0
-        || config::hook_mode() != hook_mode::FULL
-        || config::summary_mode() == SUMMARY_ONLY
-    {
-        return None;
-    }
     // tp_btf arguments are read at constant offsets only.
     let req: u64 = if at(|l| &l.req_arg) == 0 {
         ctx.arg(0)
     } else {
         ctx.arg(1)
     };
+    let _ = try_object(req);
+    0
+}
+
+/// The same program as a raw tracepoint, for kernels whose verifier refuses
+/// the tp_btf one (5.15's io_uring backported to 5.10, whose submit
+/// tracepoint's request is argument 1, an untyped `void *`). Raw
+/// tracepoint arguments are plain u64s, and every read of the request goes
+/// through bpf_probe_read_kernel anyway. One entry point per request
+/// argument, userspace loading the one its layout names: a
+/// choice between the two in one program compiles to a load through the
+/// context pointer moved by the chosen offset, which the verifier refuses
+/// unless that offset is 0 ("dereference of modified ctx ptr"; the tp_btf
+/// program's failure on 5.10, where the request is argument 1). Attached
+/// by name from userspace: the section's tracepoint is only a default.
+#[raw_tracepoint(tracepoint = "io_uring_submit_req")]
+pub fn io_uring_submit_object_raw0(ctx: RawTracePointContext) -> i32 {
+    let _ = try_object(ctx.arg(0));
+    0
+}
+
+/// [`io_uring_submit_object_raw0`] for a request at argument 1
+/// (`io_uring_submit_sqe(void *ctx, void *req, ...)`).
+#[raw_tracepoint(tracepoint = "io_uring_submit_sqe")]
+pub fn io_uring_submit_object_raw1(ctx: RawTracePointContext) -> i32 {
+    let _ = try_object(ctx.arg(1));
+    0
+}
+
+fn try_object(req: u64) -> Option<()> {
+    if at(|l| &l.enabled) == 0
+        || config::hook_mode() != hook_mode::FULL
+        || config::summary_mode() == SUMMARY_ONLY
+    {
+        return None;
+    }
     let opcode: u8 = read(req, at(|l| &l.req_opcode))?;
     let flags = req_flags(req);
     let under_creds = runs_under_creds(flags);

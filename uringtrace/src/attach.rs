@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{BtfTracePoint, KProbe, TracePoint},
+    programs::{BtfTracePoint, KProbe, RawTracePoint, TracePoint},
 };
 use uringtrace_common::{
     counters,
@@ -385,7 +385,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     // then comes before its submission in the ring buffer.
     let objects = match objects {
         Ok((layout, tracepoint)) => {
-            match attach_object_program(&mut ebpf, tracepoint, &mut links) {
+            match attach_object_program(&mut ebpf, tracepoint, layout.req_arg, &mut links) {
                 Ok(()) => ObjectSupport::of_layout(&layout),
                 Err(why) => ObjectSupport::unavailable(why),
             }
@@ -666,7 +666,27 @@ fn release_at_least(release: &str, want: (u32, u32)) -> bool {
     }
 }
 
+/// The request-object program on the submit tracepoint: tp_btf where the
+/// verifier takes it; else (5.10's verifier under 5.15's io_uring, whose
+/// request is an untyped `void *`) the same code as a raw tracepoint, which
+/// takes the request as a plain u64 and reads it with bpf_probe_read_kernel
+/// at the same BTF offsets. `req_arg`: the tracepoint argument that is the
+/// request.
 fn attach_object_program(
+    ebpf: &mut Ebpf,
+    tracepoint: &str,
+    req_arg: u32,
+    links: &mut Vec<Box<dyn Send>>,
+) -> Result<(), String> {
+    let refused = match attach_object_tp_btf(ebpf, tracepoint, links) {
+        Ok(()) => return Ok(()),
+        Err(why) => why,
+    };
+    attach_object_raw_tracepoint(ebpf, tracepoint, req_arg, links)
+        .map_err(|why| format!("{refused}; {why}"))
+}
+
+fn attach_object_tp_btf(
     ebpf: &mut Ebpf,
     tracepoint: &str,
     links: &mut Vec<Box<dyn Send>>,
@@ -683,6 +703,34 @@ fn attach_object_program(
     let id = program
         .attach()
         .map_err(|e| format!("attaching the tp_btf program to {tracepoint}: {e}"))?;
+    links.push(Box::new(program.take_link(id).map_err(|e| format!("{e}"))?));
+    Ok(())
+}
+
+/// One raw tracepoint program per request argument (constant context
+/// offsets only, for 5.10's verifier).
+fn attach_object_raw_tracepoint(
+    ebpf: &mut Ebpf,
+    tracepoint: &str,
+    req_arg: u32,
+    links: &mut Vec<Box<dyn Send>>,
+) -> Result<(), String> {
+    let name = match req_arg {
+        0 => "io_uring_submit_object_raw0",
+        1 => "io_uring_submit_object_raw1",
+        n => return Err(format!("no raw tracepoint program reads argument {n}")),
+    };
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| format!("the eBPF object lacks {name}"))?
+        .try_into()
+        .map_err(|e| format!("{e}"))?;
+    program.load().map_err(|e| {
+        format!("the kernel refused the raw tracepoint program on {tracepoint}: {e}")
+    })?;
+    let id = program
+        .attach(tracepoint)
+        .map_err(|e| format!("attaching the raw tracepoint program to {tracepoint}: {e}"))?;
     links.push(Box::new(program.take_link(id).map_err(|e| format!("{e}"))?));
     Ok(())
 }
