@@ -26,12 +26,13 @@ const MANIFEST: &str = "/uringtrace-vm/manifest";
 
 /// Filesystems the tracer and the tests expect on a normal machine:
 /// (source, mount point, type, options).
-const MOUNTS: [(&str, &str, &str, &str); 9] = [
+/// No tmpfs on /tmp: the tracer and the workspace sit in the initramfs at
+/// their paths on the host, which may be under /tmp (a CI clone), and a
+/// mount there would hide them. The initramfs root is in memory already.
+const MOUNTS: [(&str, &str, &str, &str); 8] = [
     ("proc", "/proc", "proc", ""),
     ("sysfs", "/sys", "sysfs", ""),
     ("devtmpfs", "/dev", "devtmpfs", ""),
-    // The tests' temporary directories, shared with the unprivileged run.
-    ("tmpfs", "/tmp", "tmpfs", "mode=1777"),
     ("tmpfs", "/run", "tmpfs", "mode=0755"),
     ("tracefs", "/sys/kernel/tracing", "tracefs", ""),
     ("debugfs", "/sys/kernel/debug", "debugfs", ""),
@@ -111,6 +112,13 @@ fn mount_all() {
             // Not fatal: the tests that need it fail and say what is missing.
             say!("warning: mount {fstype} on {target}: {e}");
         }
+    }
+    // The tests' temporary directories, shared with the unprivileged run.
+    let tmp = fs::create_dir_all("/tmp").and_then(|()| {
+        fs::set_permissions("/tmp", std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+    });
+    if let Err(e) = tmp {
+        say!("warning: /tmp (mode 1777): {e}");
     }
 }
 
