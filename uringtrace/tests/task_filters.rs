@@ -24,6 +24,9 @@ fn trace_script(dir: &TempDir, filter: &[&str], script: &str) -> Vec<Value> {
         .output()
         .expect("running uringtrace");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Shown only when the test fails (libtest captures it): the tracer's
+    // counters and notes, for a trace that differs from the ground truth.
+    eprintln!("uringtrace {filter:?} stderr:\n{stderr}");
     assert!(out.status.success(), "{stderr}");
     assert_no_drops(&stderr);
     read_ndjson(&trace)
