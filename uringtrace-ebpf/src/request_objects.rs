@@ -28,7 +28,7 @@ use uringtrace_common::{
 
 use crate::{
     config::{self, object_offset as at},
-    emit::{current_task, header},
+    emit::{current_task, header, submit_flags},
     maps::{EVENTS, TRACED_RINGS, count},
     process_filter::is_traced,
 };
@@ -46,36 +46,29 @@ fn read<T: Copy>(base: u64, offset: u32) -> Option<T> {
     unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T) }.ok()
 }
 
-/// Copies the NUL-terminated kernel string at `ptr` into `dst`; its length
-/// (NUL included), or a negative errno, or LEN_UNKNOWN without a pointer.
-#[inline(always)]
-fn read_str(ptr: Option<u64>, dst: &mut [u8; PATH_COPY]) -> i32 {
-    match ptr {
-        Some(p) if p != 0 => unsafe {
-            bpf_probe_read_kernel_str(
-                dst.as_mut_ptr().cast(),
-                PATH_COPY as u32,
-                p as *const core::ffi::c_void,
-            ) as i32
-        },
-        _ => LEN_UNKNOWN,
-    }
+/// Which memory a string is read from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Memory {
+    Kernel,
+    /// The submitter's (5.15 keeps STATX's path there until issue).
+    User,
 }
 
-/// Copies the NUL-terminated string at the caller's `ptr` into `dst`, as
-/// read_str does for the kernel's.
+/// Copies the NUL-terminated string at `ptr` into `dst`; its length (NUL
+/// included), or a negative errno, or LEN_UNKNOWN without a pointer.
 #[inline(always)]
-fn read_user_str(ptr: Option<u64>, dst: &mut [u8; PATH_COPY]) -> i32 {
-    match ptr {
-        Some(p) if p != 0 => unsafe {
-            bpf_probe_read_user_str(
-                dst.as_mut_ptr().cast(),
-                PATH_COPY as u32,
-                p as *const core::ffi::c_void,
-            ) as i32
-        },
-        _ => LEN_UNKNOWN,
-    }
+fn read_str(ptr: Option<u64>, dst: &mut [u8; PATH_COPY], memory: Memory) -> i32 {
+    let Some(p) = ptr.filter(|&p| p != 0) else {
+        return LEN_UNKNOWN;
+    };
+    let (dst_ptr, src) = (dst.as_mut_ptr().cast(), p as *const core::ffi::c_void);
+    (unsafe {
+        if memory == Memory::User {
+            bpf_probe_read_user_str(dst_ptr, PATH_COPY as u32, src)
+        } else {
+            bpf_probe_read_kernel_str(dst_ptr, PATH_COPY as u32, src)
+        }
+    }) as i32
 }
 
 /// The SQE's fd: `io_kiocb.cqe.fd` where the kernel keeps it; else (5.15)
@@ -137,7 +130,11 @@ fn read_creds(req: u64) -> Option<[u32; 4]> {
 #[inline(always)]
 fn read_filename(req: u64, member: u32, name: u32, dst: &mut [u8; PATH_COPY]) -> i32 {
     let filename: Option<u64> = read(req, member);
-    read_str(filename.and_then(|f| read::<u64>(f, name)), dst)
+    read_str(
+        filename.and_then(|f| read::<u64>(f, name)),
+        dst,
+        Memory::Kernel,
+    )
 }
 
 #[btf_tracepoint(function = "io_uring_submit_req")]
@@ -267,7 +264,11 @@ fn try_object(req: u64) -> Option<()> {
                 r.op_flags = u64::from(read::<u32>(req, at(|l| &l.statx_flags)).unwrap_or(0));
                 r.path_len = if at(|l| &l.statx_user_path) != 0 {
                     // What the kernel will read at issue, from the same memory.
-                    read_user_str(read(req, at(|l| &l.statx_filename)), &mut r.path)
+                    read_str(
+                        read(req, at(|l| &l.statx_filename)),
+                        &mut r.path,
+                        Memory::User,
+                    )
                 } else {
                     read_filename(req, at(|l| &l.statx_filename), name, &mut r.path)
                 };
@@ -331,6 +332,6 @@ fn try_object(req: u64) -> Option<()> {
     if r.path2_len >= PATH_COPY as i32 {
         r.flags |= OBJ_PATH2_TRUNCATED;
     }
-    entry.submit(0);
+    entry.submit(submit_flags::<ObjectRecord>());
     Some(())
 }

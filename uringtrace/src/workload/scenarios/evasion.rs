@@ -17,7 +17,6 @@ use super::{basic_ring, fds, submit_and_reap};
 use crate::workload::{
     ctx::{Ctx, Request},
     requests::{Touches, Want},
-    ring::Ring,
 };
 
 /// The file read: on every Linux system, readable by anyone, and the first
@@ -39,7 +38,9 @@ pub fn evasion(ctx: &mut Ctx) -> anyhow::Result<()> {
         .len();
     let want_read = size.min(CHUNK as u64) as i32;
 
-    let file_fd = lowest_free_fd(&ring)?;
+    // The lowest free fd, found without opening anything (which this
+    // scenario must not do).
+    let file_fd = fds::lowest_free_fd(ring.fd() as i32)?;
     let open_flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
     let open = Request::new(
         opcode::OpenAt::new(Fd(libc::AT_FDCWD), TARGET.as_ptr())
@@ -77,39 +78,13 @@ pub fn evasion(ctx: &mut Ctx) -> anyhow::Result<()> {
     unsafe { submit_and_reap(ctx, &mut ring, vec![read], "a READ of it") }?;
     stolen.truncate(want_read as usize);
 
-    let accepted_fd = lowest_free_fd(&ring)?;
-    let connect = vec![
-        Request::new(
-            opcode::Accept::new(
-                Fd(listener.as_raw_fd()),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-            .flags(libc::SOCK_CLOEXEC)
-            .build(),
-            Want::res(accepted_fd),
-            "ACCEPT on the listener (the collecting side), no accept(2)",
-        ),
-        Request::new(
-            opcode::Connect::new(
-                Fd(client.as_raw_fd()),
-                std::ptr::from_ref(&addr).cast(),
-                size_of_val(&addr) as libc::socklen_t,
-            )
-            .build(),
-            Want::res(0).touches(Touches {
-                fd: Some(client.as_raw_fd()),
-                fixed_file: Some(false),
-                addr: Some(format!("127.0.0.1:{}", u16::from_be(addr.sin_port))),
-                family: Some("inet"),
-                ..Touches::default()
-            }),
-            "CONNECT to 127.0.0.1, no connect(2)",
-        ),
-    ];
-    unsafe { submit_and_reap(ctx, &mut ring, connect, "an ACCEPT and a CONNECT") }?;
-    // SAFETY: the ACCEPT just installed this fd, and nothing else owns it.
-    let accepted = unsafe { OwnedFd::from_raw_fd(accepted_fd) };
+    let accepted = super::requests_net::accept_and_connect(
+        ctx,
+        &mut ring,
+        (&listener, &client, &addr),
+        "ACCEPT on the listener (the collecting side), no accept(2)",
+        "CONNECT to 127.0.0.1, no connect(2)",
+    )?;
 
     let mut received = vec![0u8; CHUNK];
     let exfiltrate = vec![
@@ -156,20 +131,4 @@ pub fn evasion(ctx: &mut Ctx) -> anyhow::Result<()> {
     ];
     unsafe { submit_and_reap(ctx, &mut ring, close, "two CLOSEs") }?;
     Ok(())
-}
-
-/// The fd the next new fd gets, found without opening anything (which
-/// this scenario must not do): a duplicate of the ring's fd takes the
-/// lowest free number, and is closed again.
-fn lowest_free_fd(ring: &Ring) -> anyhow::Result<i32> {
-    // SAFETY: F_DUPFD_CLOEXEC on an fd we own makes a new fd we then close.
-    let dup = unsafe { libc::fcntl(ring.fd() as i32, libc::F_DUPFD_CLOEXEC, 0) };
-    ensure!(
-        dup >= 0,
-        "fcntl(F_DUPFD_CLOEXEC): {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: `dup` is ours.
-    unsafe { libc::close(dup) };
-    Ok(dup)
 }

@@ -4,7 +4,7 @@
 use std::{
     fs::{File, OpenOptions},
     os::{
-        fd::{AsRawFd, FromRawFd as _, OwnedFd},
+        fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd},
         unix::fs::OpenOptionsExt as _,
     },
 };
@@ -82,10 +82,18 @@ pub fn write_all(fd: &impl AsRawFd, data: &[u8]) -> anyhow::Result<()> {
 }
 
 /// The fd number the next new fd of this process gets: the lowest free
-/// one. Exact as long as the process opens nothing else in between.
-pub fn lowest_free_fd() -> anyhow::Result<i32> {
-    let probe = File::open("/dev/null").context("opening /dev/null")?;
-    Ok(probe.as_raw_fd())
+/// one. Exact as long as the process opens nothing else in between. Found
+/// by duplicating `open` (any fd of ours), not by opening a file: the
+/// evasion scenario makes no open(2).
+pub fn lowest_free_fd(open: RawFd) -> anyhow::Result<i32> {
+    // SAFETY: F_DUPFD_CLOEXEC of an fd we own makes a new fd we close.
+    let dup = check(
+        unsafe { libc::fcntl(open, libc::F_DUPFD_CLOEXEC, 0) },
+        "fcntl(F_DUPFD_CLOEXEC)",
+    )?;
+    // SAFETY: `dup` is ours.
+    unsafe { libc::close(dup) };
+    Ok(dup)
 }
 
 /// A TCP socket listening on 127.0.0.1 at a port the kernel picks, and

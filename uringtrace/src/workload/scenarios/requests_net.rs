@@ -31,44 +31,13 @@ pub fn net_loopback(ctx: &mut Ctx) -> anyhow::Result<()> {
         &[Feature::RenameUnlinkShutdown],
         "SHUTDOWN and the RECV at end of file",
     )?;
-    // ACCEPT's res is the fd it installs: the lowest free one, as nothing
-    // else opens an fd until it completes.
-    let accepted_fd = fds::lowest_free_fd()?;
-
-    let connect = vec![
-        Request::new(
-            opcode::Accept::new(
-                Fd(listener.as_raw_fd()),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-            .flags(libc::SOCK_CLOEXEC)
-            .build(),
-            Want::res(accepted_fd),
-            "ACCEPT on a listening TCP socket: res = the new fd",
-        ),
-        Request::new(
-            opcode::Connect::new(
-                Fd(client.as_raw_fd()),
-                std::ptr::from_ref(&addr).cast(),
-                size_of_val(&addr) as libc::socklen_t,
-            )
-            .build(),
-            Want::res(0).touches(Touches {
-                fd: Some(client.as_raw_fd()),
-                fixed_file: Some(false),
-                addr: Some(format!("127.0.0.1:{}", u16::from_be(addr.sin_port))),
-                family: Some("inet"),
-                ..Touches::default()
-            }),
-            "CONNECT to the listener on 127.0.0.1",
-        ),
-    ];
-    // SAFETY (each submit_and_reap): the address and buffers live until
-    // the requests are reaped, at the end of the call.
-    unsafe { submit_and_reap(ctx, &mut ring, connect, "an ACCEPT and a CONNECT") }?;
-    // SAFETY: the ACCEPT just installed this fd, and nothing else owns it.
-    let accepted = unsafe { OwnedFd::from_raw_fd(accepted_fd) };
+    let accepted = accept_and_connect(
+        ctx,
+        &mut ring,
+        (&listener, &client, &addr),
+        "ACCEPT on a listening TCP socket: res = the new fd",
+        "CONNECT to the listener on 127.0.0.1",
+    )?;
 
     let mut buf = [0u8; 64];
     let len = PING.len() as i32;
@@ -106,6 +75,54 @@ pub fn net_loopback(ctx: &mut Ctx) -> anyhow::Result<()> {
     );
     unsafe { submit_and_reap(ctx, &mut ring, vec![close], "a CLOSE") }?;
     Ok(())
+}
+
+/// An ACCEPT on `listener` and a CONNECT of `client` to its `addr`, in one
+/// submission; the accepted socket.
+pub(super) fn accept_and_connect(
+    ctx: &mut Ctx,
+    ring: &mut Ring,
+    (listener, client, addr): (&OwnedFd, &OwnedFd, &libc::sockaddr_in),
+    accept_note: &str,
+    connect_note: &str,
+) -> anyhow::Result<OwnedFd> {
+    // ACCEPT's res is the fd it installs: the lowest free one, as nothing
+    // else opens an fd until it completes.
+    let accepted_fd = fds::lowest_free_fd(ring.fd() as i32)?;
+    let connect = vec![
+        Request::new(
+            opcode::Accept::new(
+                Fd(listener.as_raw_fd()),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+            .flags(libc::SOCK_CLOEXEC)
+            .build(),
+            Want::res(accepted_fd),
+            accept_note,
+        ),
+        Request::new(
+            opcode::Connect::new(
+                Fd(client.as_raw_fd()),
+                std::ptr::from_ref(addr).cast(),
+                size_of_val(addr) as libc::socklen_t,
+            )
+            .build(),
+            Want::res(0).touches(Touches {
+                fd: Some(client.as_raw_fd()),
+                fixed_file: Some(false),
+                addr: Some(format!("127.0.0.1:{}", u16::from_be(addr.sin_port))),
+                family: Some("inet"),
+                ..Touches::default()
+            }),
+            connect_note,
+        ),
+    ];
+    // SAFETY: the address lives until the requests are reaped, within the
+    // call.
+    unsafe { submit_and_reap(ctx, ring, connect, "an ACCEPT and a CONNECT") }?;
+    // SAFETY: the ACCEPT just installed this fd, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(accepted_fd) })
 }
 
 fn eof_after_shutdown(

@@ -73,7 +73,7 @@ pub fn fs_paths(ctx: &mut Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     // OPENAT's res is the fd it installs: the lowest free one.
-    let opened_fd = super::fds::lowest_free_fd()?;
+    let opened_fd = super::fds::lowest_free_fd(ring.fd() as i32)?;
     let open_flags = (libc::O_CREAT | libc::O_RDWR | libc::O_CLOEXEC) as u64;
     // The kernel opens with O_LARGEFILE added on 64-bit (build_open_how),
     // and that is what it keeps and a tracer reads. glibc's O_LARGEFILE is
@@ -104,7 +104,7 @@ pub fn fs_paths(ctx: &mut Ctx) -> anyhow::Result<()> {
         .mode(0o640);
     let mut statx_buf = std::mem::MaybeUninit::<libc::statx>::zeroed();
     let dir_fd = std::fs::File::open(dir).context("opening the scratch directory")?;
-    let opened2_fd = super::fds::lowest_free_fd()?;
+    let opened2_fd = super::fds::lowest_free_fd(ring.fd() as i32)?;
     let batch = vec![
         Request::new(
             opcode::OpenAt2::new(types::Fd(AT_FDCWD), c_hostile.as_ptr(), &how).build(),

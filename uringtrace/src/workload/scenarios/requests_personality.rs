@@ -191,7 +191,7 @@ pub fn requests_personality(ctx: &mut Ctx) -> anyhow::Result<()> {
     unsafe { submit_and_reap(ctx, &mut ring, under, "a NOP and an OPENAT under it") }?;
 
     // The same open as the submitter itself: root may.
-    let opened_fd = super::fds::lowest_free_fd()?;
+    let opened_fd = super::fds::lowest_free_fd(ring.fd() as i32)?;
     let own = vec![Request::new(
         opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), c_file.as_ptr())
             .flags(open_flags as i32)
