@@ -812,10 +812,12 @@ pub struct KernelCounters {
     pub tracepoint_read_failed: u64,
     pub summary_table_full: u64,
     pub summary_cqe_overflow: u64,
+    /// Hook firings whose program the kernel did not run (missed_runs).
+    pub skipped_runs: u64,
 }
 
 impl KernelCounters {
-    pub fn read(map: &PerCpuArray<MapData, u64>) -> anyhow::Result<Self> {
+    pub fn read(map: &PerCpuArray<MapData, u64>, ebpf: &Ebpf) -> anyhow::Result<Self> {
         let sum = |index: u32| -> anyhow::Result<u64> {
             Ok(map
                 .get(&index, 0)
@@ -832,6 +834,7 @@ impl KernelCounters {
             tracepoint_read_failed: sum(counters::TRACEPOINT_READ_FAILED)?,
             summary_table_full: sum(counters::SUMMARY_TABLE_FULL)?,
             summary_cqe_overflow: sum(counters::SUMMARY_CQE_OVERFLOW)?,
+            skipped_runs: crate::missed_runs::skipped_runs(ebpf),
         })
     }
 }

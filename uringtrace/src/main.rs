@@ -11,6 +11,7 @@ mod event;
 mod fasthash;
 mod filter;
 mod format;
+mod missed_runs;
 mod output;
 mod privileges;
 mod process_context;

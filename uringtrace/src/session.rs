@@ -187,6 +187,7 @@ impl Pipeline {
                 queue: out.dropped,
                 undecodable: self.tally.undecodable,
                 tracepoint_unreadable: k.tracepoint_read_failed,
+                not_run: k.skipped_runs,
             },
             kernel: KernelLosses {
                 entry_missing: k.exit_without_entry,
@@ -483,7 +484,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             _ = &mut sleep, if deadline.is_some() => break,
             _ = stats_timer.tick(), if stats_period.is_some() => {
                 let counts = pipeline.stats_counts(
-                    &KernelCounters::read(&attached.counters)?,
+                    &KernelCounters::read(&attached.counters, &attached.ebpf)?,
                     pipeline.output.counts(),
                 );
                 pipeline.write_stats(counts, false)?;
@@ -503,7 +504,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     if let Some(timeline) = pipeline.timeline.take() {
         timeline.finish()?;
     }
-    let counters = KernelCounters::read(&attached.counters)?;
+    let counters = KernelCounters::read(&attached.counters, &attached.ebpf)?;
     let summary = match &attached.summary {
         Some(maps) => {
             let summary = Summary::read(
@@ -566,15 +567,15 @@ fn report(
     (in_flight, skip_success): (usize, usize),
 ) {
     let (d, k) = (&counts.dropped, &counts.kernel);
-    let dropped = d.ringbuf + d.queue + d.undecodable + d.tracepoint_unreadable;
+    let dropped = d.ringbuf + d.queue + d.undecodable + d.tracepoint_unreadable + d.not_run;
     let mut line = format!(
         "uringtrace: {} events, {} written, {dropped} dropped",
         counts.events, counts.written
     );
     if dropped > 0 {
         line += &format!(
-            " (ring buffer full: {}, output queue full: {}, undecodable: {})",
-            d.ringbuf, d.queue, d.undecodable
+            " (ring buffer full: {}, output queue full: {}, undecodable: {}, programs not run: {})",
+            d.ringbuf, d.queue, d.undecodable, d.not_run
         );
     }
     let r = requests;

@@ -349,12 +349,15 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    let counters = attach::KernelCounters::read(&attached.counters)?;
-    let dropped = counters.ringbuf_full + counters.tracepoint_read_failed + undecodable;
+    let counters = attach::KernelCounters::read(&attached.counters, &attached.ebpf)?;
+    let dropped = counters.ringbuf_full
+        + counters.tracepoint_read_failed
+        + undecodable
+        + counters.skipped_runs;
     if dropped > 0 {
         eprintln!(
-            "uringtrace top: {dropped} events dropped (ring buffer full: {}, undecodable: {undecodable}): the counts above are too low",
-            counters.ringbuf_full
+            "uringtrace top: {dropped} events dropped (ring buffer full: {}, undecodable: {undecodable}, programs not run: {}): the counts above are too low",
+            counters.ringbuf_full, counters.skipped_runs
         );
     }
     drop(ring);

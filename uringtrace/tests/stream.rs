@@ -736,10 +736,16 @@ fn stats_records_come_at_the_interval_and_add_up() {
         (f.events, f.written),
         "{err}"
     );
-    let dropped: u64 = ["ringbuf", "queue", "undecodable", "tracepoint_unreadable"]
-        .iter()
-        .map(|k| n(last, &format!("/dropped/{k}")))
-        .sum();
+    let dropped: u64 = [
+        "ringbuf",
+        "queue",
+        "undecodable",
+        "tracepoint_unreadable",
+        "not_run",
+    ]
+    .iter()
+    .map(|k| n(last, &format!("/dropped/{k}")))
+    .sum();
     assert_eq!(dropped, f.dropped);
     assert_eq!(n(last, "/dropped/queue"), f.queue);
 

@@ -46,6 +46,12 @@ pub struct Dropped {
     pub undecodable: u64,
     /// Tracepoint records the kernel program could not read.
     pub tracepoint_unreadable: u64,
+    /// Hooks that fired but whose program the kernel did not run, because
+    /// a BPF program was already running on that CPU (the programs'
+    /// `recursion_misses`; kernels before 6.7 do not count them for
+    /// tracepoints). How many events that lost depends on the hook: an
+    /// entry lost leaves its call `entry_missing`.
+    pub not_run: u64,
 }
 
 /// What the kernel side saw incompletely, without losing the event.
@@ -120,7 +126,7 @@ pub fn render(format: OutputFormat, clock: &WallClock, record: &StatsRecord) -> 
             let alerts = c.alerts.map(|n| format!(" alerts={n}")).unwrap_or_default();
             let _ = writeln!(
                 line,
-                " events={}{alerts} written={} filtered={} queued={} dropped: ringbuf={} queue={} undecodable={} tracepoint_unreadable={}; kernel: entry_missing={} inflight_full={} rings_full={} filter_full={}",
+                " events={}{alerts} written={} filtered={} queued={} dropped: ringbuf={} queue={} undecodable={} tracepoint_unreadable={} not_run={}; kernel: entry_missing={} inflight_full={} rings_full={} filter_full={}",
                 c.events,
                 c.written,
                 c.filtered,
@@ -129,6 +135,7 @@ pub fn render(format: OutputFormat, clock: &WallClock, record: &StatsRecord) -> 
                 d.queue,
                 d.undecodable,
                 d.tracepoint_unreadable,
+                d.not_run,
                 k.entry_missing,
                 k.inflight_full,
                 k.rings_full,

@@ -1,0 +1,76 @@
+//! Program runs the kernel skipped. A hook that fires while a BPF program
+//! is already running on that CPU does not run its own program: for perf
+//! tracepoints and kprobes one program per CPU at a time (the per-CPU
+//! `bpf_prog_active`), for raw tracepoints the same program re-entered. A
+//! preempted program (syscall tracepoints may sleep on recent kernels) or
+//! an interrupt taken inside one is enough, so under load an event can be
+//! lost this way with every map and buffer empty. The kernel counts these
+//! in each program's `recursion_misses` (bpf_prog_info, 5.12+; perf
+//! tracepoints and kprobes only count them from 6.7): the tracer adds them
+//! to its drops instead of losing the events silently.
+
+use std::os::fd::{AsFd as _, AsRawFd as _};
+
+use aya::Ebpf;
+
+/// BPF_OBJ_GET_INFO_BY_FD.
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+
+/// The head of `struct bpf_prog_info` up to `recursion_misses` (uapi
+/// layout; the kernel fills what it knows and zeroes the rest of the
+/// `info_len` bytes asked for).
+#[repr(C)]
+#[derive(Default)]
+struct ProgInfoHead {
+    words: [u64; 26],
+    recursion_misses: u64,
+}
+
+const _: () = assert!(std::mem::offset_of!(ProgInfoHead, recursion_misses) == 208);
+
+#[repr(C)]
+struct InfoByFd {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// Runs skipped by the kernel, summed over every loaded program of `ebpf`.
+/// A program whose info cannot be read counts 0: the count is a floor.
+pub fn skipped_runs(ebpf: &Ebpf) -> u64 {
+    ebpf.programs()
+        .filter_map(|(_, program)| program.fd().ok())
+        .map(|fd| recursion_misses(fd.as_fd().as_raw_fd()))
+        .sum()
+}
+
+fn recursion_misses(fd: i32) -> u64 {
+    let mut info = ProgInfoHead::default();
+    let mut attr = InfoByFd {
+        bpf_fd: fd as u32,
+        info_len: size_of::<ProgInfoHead>() as u32,
+        info: &mut info as *mut ProgInfoHead as u64,
+    };
+    // SAFETY: attr and the buffer it points to outlive the call, and
+    // info_len is the buffer's size.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            &mut attr as *mut InfoByFd,
+            size_of::<InfoByFd>(),
+        )
+    };
+    if ret != 0 {
+        return 0;
+    }
+    info.recursion_misses
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_non_bpf_fd_counts_nothing() {
+        assert_eq!(super::recursion_misses(0), 0);
+    }
+}
