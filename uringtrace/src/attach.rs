@@ -408,9 +408,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         Err(why) => ObjectSupport::unavailable(why),
     };
     attach_tracepoints(&mut ebpf, &programs, &mut links)?;
-    // Without a system call selected (-e), no program runs on every call.
     if syscall_hook == SyscallHook::RawTracepoint
-        && raw_syscalls != 0
         && let Err(e) = attach_raw_syscalls(&mut ebpf, &mut links)
     {
         if opts.attach_mode != AttachMode::Auto {
