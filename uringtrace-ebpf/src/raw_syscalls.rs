@@ -2,13 +2,13 @@
 //! fire for every call and pass the user registers: the default hook.
 //!
 //! Why not the `syscalls:sys_{enter,exit}_io_uring_*` tracepoints: the
-//! kernel runs a perf tracepoint's program only when the CPU's
-//! `bpf_prog_active` is free: another tracing program holds it, and so does
-//! a `bpf()` map operation, in which a task can be preempted on kernels
-//! built with full or lazy preemption (Debian's 7.x), making every other
-//! task on that CPU skip its syscall programs meanwhile. The 7.2 VM lost
-//! processes' first io_uring_setup entries that way (the programs'
-//! recursion_misses counted them). Raw tracepoints only refuse to re-enter the same program on a CPU,
+//! kernel runs a perf tracepoint's program only when no other tracing
+//! program runs on that CPU (one per-CPU `bpf_prog_active`), and a task
+//! preempted while holding it — any `bpf()` map lookup or update holds it,
+//! preemptibly, on kernels built with full or lazy preemption such as
+//! Debian's 7.x — makes every other task on that CPU skip its syscall
+//! programs. The 7.2 VM lost a process's first io_uring_setup entry that
+//! way. Raw tracepoints only refuse to re-enter the same program on a CPU,
 //! which a system call cannot do. They also skip building the perf record.
 //! The cost: the entry program runs for every system call of every task,
 //! and returns after one comparison for all but io_uring's three.
