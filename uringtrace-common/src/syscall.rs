@@ -13,18 +13,6 @@ pub struct SyscallResult {
     pub duration_ns: u64,
 }
 
-/// io_uring's system call numbers, from the table every architecture
-/// shares from 424 on (and 32-bit x86 too).
-pub const NR_IO_URING_SETUP: u64 = 425;
-pub const NR_IO_URING_ENTER: u64 = 426;
-pub const NR_IO_URING_REGISTER: u64 = 427;
-
-/// Which calls the raw `sys_enter`/`sys_exit` programs record (`-e`): a
-/// bit per call in the RAW_SYSCALLS global.
-pub const RAW_SETUP: u8 = 1 << 0;
-pub const RAW_ENTER: u8 = 1 << 1;
-pub const RAW_REGISTER: u8 = 1 << 2;
-
 /// How reading one user pointer went, in the caller's context at entry.
 /// Values >= 0 are the `READ_*` constants, negative ones the errno of the
 /// failed `bpf_probe_read_user` (-EFAULT for a bad pointer).

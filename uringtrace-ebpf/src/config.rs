@@ -48,9 +48,6 @@ static OBJECT_LAYOUT: ObjectLayout = ObjectLayout::OFF;
 /// userspace goes by the thread's name instead.
 #[unsafe(no_mangle)]
 static TASK_FLAGS_OFFSET: u32 = OFFSET_ABSENT;
-/// `syscall::RAW_*` bits: the calls the raw syscall programs record.
-#[unsafe(no_mangle)]
-static RAW_SYSCALLS: u8 = 0;
 /// `--ops`.
 #[unsafe(no_mangle)]
 static OPCODE_FILTER: OpcodeFilter = OpcodeFilter::ALL;
@@ -125,10 +122,6 @@ pub fn res_offset(tp: usize) -> u32 {
 #[inline(always)]
 pub fn cflags_offset(tp: usize) -> u32 {
     unsafe { core::ptr::read_volatile(&REQUEST_LAYOUT.cflags[tp]) }
-}
-#[inline(always)]
-pub fn raw_syscalls() -> u8 {
-    unsafe { core::ptr::read_volatile(&RAW_SYSCALLS) }
 }
 #[inline(always)]
 pub fn task_flags_offset() -> u32 {

@@ -8,12 +8,10 @@ mod issue;
 mod kprobes;
 mod maps;
 mod process_filter;
-mod raw_syscalls;
 mod request_objects;
 mod requests;
 mod summary;
 mod syscalls;
-mod user_regs;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -19,7 +19,6 @@ use uringtrace_common::{
     },
     request_object::ObjectLayout,
     summary::{SUMMARY_OFF, SUMMARY_ONLY},
-    syscall::{RAW_ENTER, RAW_REGISTER, RAW_SETUP},
 };
 
 use crate::{
@@ -65,14 +64,8 @@ pub struct AttachOptions {
 /// `--attach`: how the system calls are hooked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttachMode {
-    /// The raw `sys_enter`/`sys_exit` tracepoints; where they cannot be
-    /// used, the io_uring syscall tracepoints, else kprobes.
+    /// Syscall tracepoints when the kernel has them, else kprobes.
     Auto,
-    /// The raw `sys_enter`/`sys_exit` tracepoints: a program sees every
-    /// system call's registers and keeps io_uring's three. Unlike the
-    /// per-call tracepoints, a program on another CPU's hook or a
-    /// preempted `bpf()` call can never make the kernel skip it.
-    RawTracepoint,
     /// `syscalls:sys_{enter,exit}_io_uring_*` (CONFIG_FTRACE_SYSCALLS).
     Tracepoint,
     /// kprobe + kretprobe on `__x64_sys_io_uring_*` (CONFIG_KPROBES).
@@ -82,7 +75,6 @@ pub enum AttachMode {
 /// What the system calls are hooked with in this session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyscallHook {
-    RawTracepoint,
     Tracepoint,
     Kprobe,
 }
@@ -123,36 +115,25 @@ fn kernel_release() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// What `auto` falls back to when the raw syscall tracepoints fail.
-fn syscall_fallback(tracepoints: bool) -> anyhow::Result<SyscallHook> {
-    if tracepoints {
-        Ok(SyscallHook::Tracepoint)
-    } else if Path::new(KPROBE_PMU).exists() {
-        Ok(SyscallHook::Kprobe)
-    } else {
-        bail!(
-            "kernel {} has neither system call tracepoints (CONFIG_FTRACE_SYSCALLS) nor \
-             kprobes (CONFIG_KPROBES): the io_uring system calls cannot be traced",
-            kernel_release()
-        )
-    }
-}
-
-/// Picks the syscall hook for `mode`, or says why none works here. The raw
-/// tracepoints are only known to work once attached (see attach).
+/// Picks the syscall hook for `mode`, or says why none works here.
 fn syscall_hook(mode: AttachMode, tracepoints: bool) -> anyhow::Result<SyscallHook> {
-    match mode {
-        AttachMode::RawTracepoint | AttachMode::Auto => Ok(SyscallHook::RawTracepoint),
-        AttachMode::Tracepoint if tracepoints => Ok(SyscallHook::Tracepoint),
-        AttachMode::Tracepoint => bail!(
-            "kernel {} has no io_uring system call tracepoints (CONFIG_FTRACE_SYSCALLS is off); \
-             use --attach raw-tracepoint or kprobe",
+    let kprobes = Path::new(KPROBE_PMU).exists();
+    match (mode, tracepoints, kprobes) {
+        (AttachMode::Tracepoint | AttachMode::Auto, true, _) => Ok(SyscallHook::Tracepoint),
+        (AttachMode::Kprobe | AttachMode::Auto, _, true) => Ok(SyscallHook::Kprobe),
+        (AttachMode::Kprobe, _, false) => bail!(
+            "kernel {} has no kprobe PMU ({KPROBE_PMU} is missing: CONFIG_KPROBES is off); \
+             use --attach tracepoint",
             kernel_release()
         ),
-        AttachMode::Kprobe if Path::new(KPROBE_PMU).exists() => Ok(SyscallHook::Kprobe),
-        AttachMode::Kprobe => bail!(
-            "kernel {} has no kprobe PMU ({KPROBE_PMU} is missing: CONFIG_KPROBES is off); \
-             use --attach raw-tracepoint or tracepoint",
+        (AttachMode::Tracepoint, false, _) => bail!(
+            "kernel {} has no io_uring system call tracepoints (CONFIG_FTRACE_SYSCALLS is off); \
+             use --attach kprobe",
+            kernel_release()
+        ),
+        (AttachMode::Auto, false, false) => bail!(
+            "kernel {} has neither system call tracepoints (CONFIG_FTRACE_SYSCALLS) nor \
+             kprobes (CONFIG_KPROBES): the io_uring system calls cannot be traced",
             kernel_release()
         ),
     }
@@ -303,7 +284,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     crate::privileges::raise_memlock_limit();
     let root = tracefs::root()?;
     let layouts = resolve_layouts(&root)?;
-    let mut syscall_hook = syscall_hook(opts.attach_mode, layouts.syscalls.is_some())?;
+    let syscall_hook = syscall_hook(opts.attach_mode, layouts.syscalls.is_some())?;
     let (syscall_args, syscall_ret) = layouts.syscalls.unwrap_or((16, 16));
     let formats = RequestFormats::read(&root).context("reading the io_uring tracepoint formats")?;
     let request_layout = formats.kernel_layout();
@@ -325,14 +306,6 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     };
     let follow = u8::from(opts.filter.follow_forks);
     let wakeup_bytes = crate::wakeup::wakeup_bytes(opts.buffer_size);
-    let raw_syscalls = [
-        ("io_uring_setup", RAW_SETUP),
-        ("io_uring_enter", RAW_ENTER),
-        ("io_uring_register", RAW_REGISTER),
-    ]
-    .iter()
-    .filter(|(call, _)| opts.events.shows(call))
-    .fold(0u8, |bits, (_, bit)| bits | bit);
     let mut ebpf = EbpfLoader::new()
         .override_global("FILTER_MODE", &filter_mode, true)
         .override_global("FOLLOW_FORKS", &follow, true)
@@ -349,7 +322,6 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("TASK_FLAGS_OFFSET", &task_flags_offset, true)
         .override_global("ISSUE_LAYOUT", &issue_layout, true)
         .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
-        .override_global("RAW_SYSCALLS", &raw_syscalls, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;
@@ -395,6 +367,19 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
             None => missing.push(tp.names[0]),
         }
     }
+    if syscall_hook == SyscallHook::Tracepoint {
+        programs.extend(
+            SYSCALL_PROGRAMS
+                .iter()
+                .filter(|p| {
+                    let call = p
+                        .trim_start_matches("sys_enter_")
+                        .trim_start_matches("sys_exit_");
+                    opts.events.shows(call)
+                })
+                .map(|p| (*p, "syscalls", *p)),
+        );
+    }
     links.reserve(programs.len() + 1);
     // Before the submit tracepoint's own program: a request's object record
     // then comes before its submission in the ring buffer.
@@ -407,35 +392,21 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         }
         Err(why) => ObjectSupport::unavailable(why),
     };
-    attach_tracepoints(&mut ebpf, &programs, &mut links)?;
-    if syscall_hook == SyscallHook::RawTracepoint
-        && let Err(e) = attach_raw_syscalls(&mut ebpf, &mut links)
-    {
-        if opts.attach_mode != AttachMode::Auto {
-            return Err(e);
+    for (prog, category, name) in programs {
+        let program: &mut TracePoint = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("eBPF object lacks program {prog}"))?
+            .try_into()?;
+        // Once per program: the submit program may serve either name.
+        if program.fd().is_err() {
+            program
+                .load()
+                .with_context(|| format!("the kernel's verifier rejected {prog}"))?;
         }
-        syscall_hook = syscall_fallback(layouts.syscalls.is_some())?;
-        eprintln!(
-            "uringtrace: the raw sys_enter/sys_exit tracepoints cannot be used ({e:#}): using {}",
-            if syscall_hook == SyscallHook::Tracepoint {
-                "the io_uring syscall tracepoints"
-            } else {
-                "kprobes"
-            }
-        );
-    }
-    if syscall_hook == SyscallHook::Tracepoint {
-        let syscalls: Vec<_> = SYSCALL_PROGRAMS
-            .iter()
-            .filter(|p| {
-                let call = p
-                    .trim_start_matches("sys_enter_")
-                    .trim_start_matches("sys_exit_");
-                opts.events.shows(call)
-            })
-            .map(|p| (*p, "syscalls", *p))
-            .collect();
-        attach_tracepoints(&mut ebpf, &syscalls, &mut links)?;
+        let id = program
+            .attach(category, name)
+            .with_context(|| format!("attaching to tracepoint {category}:{name}"))?;
+        links.push(Box::new(program.take_link(id)?) as Box<dyn Send>);
     }
     if syscall_hook == SyscallHook::Kprobe {
         attach_syscall_kprobes(&mut ebpf, opts.events, &mut links)?;
@@ -493,7 +464,7 @@ fn issue_probes(
     let wanted = match opts.attach_mode {
         AttachMode::Kprobe => true,
         AttachMode::Auto => formats.get(submit).is_none() && Path::new(KPROBE_PMU).exists(),
-        AttachMode::Tracepoint | AttachMode::RawTracepoint => false,
+        AttachMode::Tracepoint => false,
     };
     if !wanted
         || !opts.events.request_tracepoints().contains(&TP_SUBMIT)
@@ -761,50 +732,6 @@ fn attach_object_raw_tracepoint(
         .attach(tracepoint)
         .map_err(|e| format!("attaching the raw tracepoint program to {tracepoint}: {e}"))?;
     links.push(Box::new(program.take_link(id).map_err(|e| format!("{e}"))?));
-    Ok(())
-}
-
-/// Loads and attaches perf tracepoint programs: (program, category, name).
-fn attach_tracepoints(
-    ebpf: &mut Ebpf,
-    programs: &[(&str, &str, &str)],
-    links: &mut Vec<Box<dyn Send>>,
-) -> anyhow::Result<()> {
-    for &(prog, category, name) in programs {
-        let program: &mut TracePoint = ebpf
-            .program_mut(prog)
-            .with_context(|| format!("eBPF object lacks program {prog}"))?
-            .try_into()?;
-        // Once per program: the submit program may serve either name.
-        if program.fd().is_err() {
-            program
-                .load()
-                .with_context(|| format!("the kernel's verifier rejected {prog}"))?;
-        }
-        let id = program
-            .attach(category, name)
-            .with_context(|| format!("attaching to tracepoint {category}:{name}"))?;
-        links.push(Box::new(program.take_link(id)?) as Box<dyn Send>);
-    }
-    Ok(())
-}
-
-/// The raw syscall programs, exit first like the other hooks: no entry is
-/// recorded without its exit program in place.
-fn attach_raw_syscalls(ebpf: &mut Ebpf, links: &mut Vec<Box<dyn Send>>) -> anyhow::Result<()> {
-    for (prog, tracepoint) in [("raw_sys_exit", "sys_exit"), ("raw_sys_enter", "sys_enter")] {
-        let program: &mut RawTracePoint = ebpf
-            .program_mut(prog)
-            .with_context(|| format!("eBPF object lacks program {prog}"))?
-            .try_into()?;
-        program
-            .load()
-            .with_context(|| format!("the kernel's verifier rejected {prog}"))?;
-        let id = program
-            .attach(tracepoint)
-            .with_context(|| format!("attaching {prog} to the raw tracepoint {tracepoint}"))?;
-        links.push(Box::new(program.take_link(id)?));
-    }
     Ok(())
 }
 

@@ -269,8 +269,6 @@ fn pid_filter_sees_only_its_process() {
     let status = tracer.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    // Shown only when the test fails: the tracer's counters and notes.
-    eprintln!("uringtrace stderr:\n{rest}");
     assert!(status.success(), "{rest}");
     assert_no_drops(&rest);
     let trace = read_ndjson(&trace_path);
