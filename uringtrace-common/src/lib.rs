@@ -13,6 +13,7 @@ pub mod header;
 pub mod hook_mode;
 pub mod issue;
 pub mod layout;
+pub mod record_recipe;
 pub mod request;
 pub mod request_object;
 pub mod summary;

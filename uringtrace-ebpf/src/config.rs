@@ -5,6 +5,7 @@
 use uringtrace_common::{
     filter::{FILTER_ALL, TaskFilter},
     layout::OFFSET_ABSENT,
+    record_recipe::{RecipeLayout, RecordRecipe},
     request::{OpcodeFilter, RequestLayout},
     request_object::ObjectLayout,
 };
@@ -48,6 +49,9 @@ static OBJECT_LAYOUT: ObjectLayout = ObjectLayout::OFF;
 /// userspace goes by the thread's name instead.
 #[unsafe(no_mangle)]
 static TASK_FLAGS_OFFSET: u32 = OFFSET_ABSENT;
+/// How the tp_btf request programs rebuild each tracepoint's record.
+#[unsafe(no_mangle)]
+static RECIPE_LAYOUT: RecipeLayout = RecipeLayout::OFF;
 /// `--ops`.
 #[unsafe(no_mangle)]
 static OPCODE_FILTER: OpcodeFilter = OpcodeFilter::ALL;
@@ -135,4 +139,14 @@ pub fn task_filter() -> TaskFilter {
 #[inline(always)]
 pub fn object_offset(field: impl FnOnce(&ObjectLayout) -> &u32) -> u32 {
     unsafe { core::ptr::read_volatile(field(&OBJECT_LAYOUT)) }
+}
+/// One field of tracepoint `tp`'s recipe.
+#[inline(always)]
+pub fn recipe(tp: usize, field: impl FnOnce(&RecordRecipe) -> &u32) -> u32 {
+    unsafe { core::ptr::read_volatile(field(&RECIPE_LAYOUT.recipes[tp])) }
+}
+/// One of the recipes' shared BTF offsets.
+#[inline(always)]
+pub fn recipe_offset(field: impl FnOnce(&RecipeLayout) -> &u32) -> u32 {
+    unsafe { core::ptr::read_volatile(field(&RECIPE_LAYOUT)) }
 }

@@ -10,6 +10,7 @@ mod maps;
 mod process_filter;
 mod request_objects;
 mod requests;
+mod requests_btf;
 mod summary;
 mod syscalls;
 

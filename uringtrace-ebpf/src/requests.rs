@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// Index of `io_uring_create` in REQUEST_TRACEPOINTS.
-const CREATE: usize = 0;
+pub(crate) const CREATE: usize = 0;
 
 /// HDR_* bits saying whether the current task is one of io_uring's own
 /// threads. Read here, in the kernel, because the thread's name is no
@@ -55,8 +55,47 @@ pub(crate) fn io_worker_bits() -> u32 {
     }
 }
 
+/// A tracepoint record to filter and emit: the kernel's own (perf-event
+/// tracepoint programs) or the same bytes rebuilt by a tp_btf program
+/// (`requests_btf`). Offsets are the format file's; `OFFSET_ABSENT` reads
+/// as `None`.
+pub(crate) trait RawRecord {
+    fn u8_at(&self, offset: u32) -> Option<u8>;
+    fn u32_at(&self, offset: u32) -> Option<u32>;
+    fn u64_at(&self, offset: u32) -> Option<u64>;
+    /// Copies the record's first `N` bytes into `dst`.
+    fn copy_into<const N: usize>(&self, dst: &mut [u8; N]) -> bool;
+}
+
+impl RawRecord for TracePointContext {
+    #[inline(always)]
+    fn u8_at(&self, offset: u32) -> Option<u8> {
+        read_ctx(self, offset)
+    }
+    #[inline(always)]
+    fn u32_at(&self, offset: u32) -> Option<u32> {
+        read_ctx(self, offset)
+    }
+    #[inline(always)]
+    fn u64_at(&self, offset: u32) -> Option<u64> {
+        read_ctx(self, offset)
+    }
+    #[inline(always)]
+    fn copy_into<const N: usize>(&self, dst: &mut [u8; N]) -> bool {
+        unsafe { bpf_probe_read_kernel_buf(self.as_ptr() as *const u8, dst) }.is_ok()
+    }
+}
+
 #[inline(always)]
-fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
+fn read_ctx<T>(ctx: &TracePointContext, offset: u32) -> Option<T> {
+    if offset == OFFSET_ABSENT {
+        return None;
+    }
+    unsafe { ctx.read_at(offset as usize) }.ok()
+}
+
+#[inline(always)]
+pub(crate) fn emit<R: RawRecord, const N: usize>(ctx: &R, tp: usize) -> Result<(), i32> {
     match config::hook_mode() {
         hook_mode::FULL => {}
         hook_mode::RESERVE => {
@@ -70,31 +109,22 @@ fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
     if !is_traced(task.tgid) {
         // Not the traced process: still traced when the ring is one of its
         // own and this is a kernel thread working for it.
-        let offset = config::ring_offset(tp);
-        if offset == OFFSET_ABSENT {
+        let Some(ring) = ctx.u64_at(config::ring_offset(tp)) else {
             return Ok(());
-        }
-        let ring: u64 = unsafe { ctx.read_at(offset as usize)? };
+        };
         match unsafe { TRACED_RINGS.get(ring) } {
             Some(owner) => ring_owner = *owner,
             None => return Ok(()),
         }
     }
-    let offset = config::nonzero_offset(tp);
-    if offset != OFFSET_ABSENT {
-        let count: u32 = unsafe { ctx.read_at(offset as usize)? };
-        if count == 0 {
-            return Ok(());
-        }
+    if ctx.u32_at(config::nonzero_offset(tp)) == Some(0) {
+        return Ok(());
     }
-    if config::opcode_filter_enabled() {
-        let offset = config::opcode_offset(tp);
-        if offset != OFFSET_ABSENT {
-            let opcode: u8 = unsafe { ctx.read_at(offset as usize)? };
-            if !config::opcode_filter_keeps(opcode) {
-                return Ok(());
-            }
-        }
+    if config::opcode_filter_enabled()
+        && let Some(opcode) = ctx.u8_at(config::opcode_offset(tp))
+        && !config::opcode_filter_keeps(opcode)
+    {
+        return Ok(());
     }
     if summary::enabled() {
         let now = unsafe { bpf_ktime_get_ns() };
@@ -118,7 +148,7 @@ fn emit<const N: usize>(ctx: &TracePointContext, tp: usize) -> Result<(), i32> {
         (*record).header.flags |= io_worker_bits();
         (*record).ring_owner = ring_owner;
         (*record)._pad = 0;
-        if bpf_probe_read_kernel_buf(ctx.as_ptr() as *const u8, &mut (*record).raw).is_err() {
+        if !ctx.copy_into(&mut (*record).raw) {
             entry.discard(0);
             count(counters::TRACEPOINT_READ_FAILED);
             return Ok(());
@@ -137,29 +167,27 @@ pub fn io_uring_create(ctx: TracePointContext) -> u32 {
     0
 }
 
-fn try_create(ctx: &TracePointContext) -> Result<(), i32> {
-    if config::filter_mode() != FILTER_ALL {
-        let offset = config::ring_offset(CREATE);
-        if offset != OFFSET_ABSENT {
-            let task = current_task();
-            let ring: u64 = unsafe { ctx.read_at(offset as usize)? };
-            if is_traced(task.tgid) {
-                if TRACED_RINGS.insert(ring, task.tgid, 0).is_err() {
-                    count(counters::RINGS_FULL);
-                }
-            } else {
-                let _ = TRACED_RINGS.remove(ring);
+pub(crate) fn try_create<R: RawRecord>(ctx: &R) -> Result<(), i32> {
+    if config::filter_mode() != FILTER_ALL
+        && let Some(ring) = ctx.u64_at(config::ring_offset(CREATE))
+    {
+        let task = current_task();
+        if is_traced(task.tgid) {
+            if TRACED_RINGS.insert(ring, task.tgid, 0).is_err() {
+                count(counters::RINGS_FULL);
             }
+        } else {
+            let _ = TRACED_RINGS.remove(ring);
         }
     }
-    emit::<RAW_SMALL>(ctx, CREATE)
+    emit::<_, RAW_SMALL>(ctx, CREATE)
 }
 
 macro_rules! request_program {
     ($($name:ident $index:literal $len:ident;)+) => {$(
         #[tracepoint]
         pub fn $name(ctx: TracePointContext) -> u32 {
-            let _ = emit::<$len>(&ctx, $index);
+            let _ = emit::<_, $len>(&ctx, $index);
             0
         }
     )+};

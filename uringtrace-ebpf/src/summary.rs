@@ -2,10 +2,8 @@
 //! (no record per event). Requests are joined in the kernel: the
 //! submission's time and opcode wait in REQUEST_STARTS for its CQE.
 
-use aya_ebpf::programs::TracePointContext;
 use uringtrace_common::{
     counters,
-    layout::OFFSET_ABSENT,
     summary::{
         CallStats, ERRNO_OPCODE, ERRNO_SYSCALL, OP_UNMATCHED, RequestKey, RequestStart,
         SUMMARY_OFF, bucket, errno_key,
@@ -15,6 +13,7 @@ use uringtrace_common::{
 use crate::{
     config,
     maps::{ERRNO_COUNTS, OP_STATS, REQUEST_STARTS, SYSCALL_STATS, count},
+    requests::RawRecord,
 };
 
 /// IORING_CQE_F_MORE: not the request's last CQE.
@@ -74,25 +73,19 @@ pub fn call_finished(index: u32, ret: i64, timed: bool, duration_ns: u64) {
 }
 
 #[inline(always)]
-fn read_u32(ctx: &TracePointContext, offset: u32) -> Option<u32> {
-    if offset == OFFSET_ABSENT {
-        return None;
-    }
-    unsafe { ctx.read_at::<u32>(offset as usize) }.ok()
+fn read_u32(ctx: &impl RawRecord, offset: u32) -> Option<u32> {
+    ctx.u32_at(offset)
 }
 
 #[inline(always)]
-fn read_u64(ctx: &TracePointContext, offset: u32) -> Option<u64> {
-    if offset == OFFSET_ABSENT {
-        return None;
-    }
-    unsafe { ctx.read_at::<u64>(offset as usize) }.ok()
+fn read_u64(ctx: &impl RawRecord, offset: u32) -> Option<u64> {
+    ctx.u64_at(offset)
 }
 
 /// The key of the request an event is about: its pointer, or its
 /// user_data on kernels without one.
 #[inline(always)]
-fn key(ctx: &TracePointContext, tp: usize) -> Option<RequestKey> {
+fn key(ctx: &impl RawRecord, tp: usize) -> Option<RequestKey> {
     let ring = read_u64(ctx, config::ring_offset(tp))?;
     let req = match read_u64(ctx, config::req_offset(tp)) {
         Some(req) => req,
@@ -103,7 +96,7 @@ fn key(ctx: &TracePointContext, tp: usize) -> Option<RequestKey> {
 
 /// submit, or an SQE rejected at submission (its CQE follows).
 #[inline(always)]
-pub fn request_submitted(ctx: &TracePointContext, tp: usize, now: u64) {
+pub fn request_submitted(ctx: &impl RawRecord, tp: usize, now: u64) {
     let Some(opcode) = read_u32(ctx, config::opcode_offset(tp)) else {
         return;
     };
@@ -132,7 +125,7 @@ pub fn request_submitted(ctx: &TracePointContext, tp: usize, now: u64) {
 /// A CQE: joined to its submission by request pointer (multishot's extra
 /// CQEs have none and count as unmatched, without latency).
 #[inline(always)]
-pub fn request_completed(ctx: &TracePointContext, tp: usize, now: u64) {
+pub fn request_completed(ctx: &impl RawRecord, tp: usize, now: u64) {
     let res = read_u32(ctx, config::res_offset(tp)).unwrap_or(0) as i32;
     let cflags = read_u32(ctx, config::cflags_offset(tp)).unwrap_or(0);
     let key = key(ctx, tp).filter(|k| k.req != 0);

@@ -26,6 +26,7 @@ use crate::{
     requests::{
         layout::RequestFormats,
         object::{ObjectSupport, layout_from_btf as object_layout_from_btf},
+        recipe::{self, Recipes},
     },
     selection::{EventSelection, OpcodeSelection},
     summary::SummaryMaps,
@@ -77,6 +78,16 @@ pub enum AttachMode {
 pub enum SyscallHook {
     Tracepoint,
     Kprobe,
+}
+
+/// The program on one request tracepoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestHook {
+    /// A tp_btf program that rebuilds the record from the arguments.
+    TpBtf,
+    /// The perf-event program that copies the record the kernel built,
+    /// with why the tp_btf one is not used.
+    Tracepoint { why_not_tp_btf: String },
 }
 
 /// What the `submit` events come from in this session.
@@ -155,6 +166,9 @@ pub struct Attached {
     /// Why io_uring's threads are told by their names in this session
     /// (rather than by the kernel's PF_IO_WORKER), when they are.
     pub workers_by_name: Option<String>,
+    /// How each request tracepoint attached is hooked, by
+    /// REQUEST_TRACEPOINTS index (`None`: not attached).
+    pub request_hooks: [Option<RequestHook>; REQUEST_TRACEPOINTS.len()],
     /// Owned, so that [`detach`] can release them concurrently.
     pub links: Vec<Box<dyn Send>>,
     /// How the system calls are hooked.
@@ -297,6 +311,10 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let task_flags_offset = *task_flags.as_ref().unwrap_or(&OFFSET_ABSENT);
     let issue = issue_probes(opts, &formats, btf.as_ref());
     let issue_layout = issue.as_ref().map_or(IssueLayout::OFF, |(l, _)| *l);
+    let recipes = match btf.as_ref() {
+        Ok(btf) => recipe::derive(btf, &formats),
+        Err(why) => Recipes::none(why),
+    };
     drop(btf);
 
     let filter_mode = if opts.filter.restrict || !opts.filter.pids.is_empty() {
@@ -322,6 +340,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("TASK_FLAGS_OFFSET", &task_flags_offset, true)
         .override_global("ISSUE_LAYOUT", &issue_layout, true)
         .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
+        .override_global("RECIPE_LAYOUT", &recipes.layout, true)
         .map_max_entries("EVENTS", opts.buffer_size)
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;
@@ -343,9 +362,10 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         Some((_, hooks)) => attach_issue_kprobes(&mut ebpf, &hooks, &mut links),
         None => SubmitHook::Tracepoint,
     };
-    let mut programs: Vec<(&str, &str, &str)> = vec![
-        ("sched_process_fork", "sched", "sched_process_fork"),
-        ("sched_process_exit", "sched", "sched_process_exit"),
+    // (program, category, tracepoint, REQUEST_TRACEPOINTS index).
+    let mut programs: Vec<(&str, &str, &str, Option<usize>)> = vec![
+        ("sched_process_fork", "sched", "sched_process_fork", None),
+        ("sched_process_exit", "sched", "sched_process_exit", None),
     ];
     // Request tracepoints before the system calls, so a ring created or a
     // request submitted by a traced call is never missed.
@@ -363,7 +383,9 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
             continue;
         }
         match formats.get(tp) {
-            Some(fields) => programs.push((PROGRAM_NAMES[index], "io_uring", fields.name)),
+            Some(fields) => {
+                programs.push((PROGRAM_NAMES[index], "io_uring", fields.name, Some(index)))
+            }
             None => missing.push(tp.names[0]),
         }
     }
@@ -377,7 +399,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
                         .trim_start_matches("sys_exit_");
                     opts.events.shows(call)
                 })
-                .map(|p| (*p, "syscalls", *p)),
+                .map(|p| (*p, "syscalls", *p, None)),
         );
     }
     links.reserve(programs.len() + 1);
@@ -392,7 +414,27 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         }
         Err(why) => ObjectSupport::unavailable(why),
     };
-    for (prog, category, name) in programs {
+    let mut request_hooks = [const { None }; REQUEST_TRACEPOINTS.len()];
+    let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading the kernel BTF: {e}"));
+    for (prog, category, name, index) in programs {
+        if let Some(index) = index {
+            let why = match (&recipes.why_not[index], &kernel_btf) {
+                (Some(why), _) => why.clone(),
+                (None, Err(why)) => why.clone(),
+                (None, Ok(btf)) => {
+                    match attach_request_tp_btf(&mut ebpf, index, name, btf, &mut links) {
+                        Ok(()) => {
+                            request_hooks[index] = Some(RequestHook::TpBtf);
+                            continue;
+                        }
+                        Err(why) => why,
+                    }
+                }
+            };
+            request_hooks[index] = Some(RequestHook::Tracepoint {
+                why_not_tp_btf: why,
+            });
+        }
         let program: &mut TracePoint = ebpf
             .program_mut(prog)
             .with_context(|| format!("eBPF object lacks program {prog}"))?
@@ -443,6 +485,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         missing,
         objects,
         workers_by_name: task_flags.err(),
+        request_hooks,
         links,
         syscall_hook,
         submit_hook,
@@ -773,6 +816,31 @@ fn attach_syscall_kprobes(
             .with_context(|| format!("attaching {prog} to {symbol}"))?;
         links.push(Box::new(program.take_link(id)?));
     }
+    Ok(())
+}
+
+/// The tp_btf program of request tracepoint `index` on `tracepoint`, or
+/// why the kernel would not take it.
+fn attach_request_tp_btf(
+    ebpf: &mut Ebpf,
+    index: usize,
+    tracepoint: &str,
+    btf: &aya::Btf,
+    links: &mut Vec<Box<dyn Send>>,
+) -> Result<(), String> {
+    let name = format!("{}_btf", PROGRAM_NAMES[index]);
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut(&name)
+        .ok_or_else(|| format!("the eBPF object lacks {name}"))?
+        .try_into()
+        .map_err(|e| format!("{e}"))?;
+    program
+        .load(tracepoint, btf)
+        .map_err(|e| format!("the kernel refused the tp_btf program on {tracepoint}: {e:#}"))?;
+    let id = program
+        .attach()
+        .map_err(|e| format!("attaching the tp_btf program to {tracepoint}: {e}"))?;
+    links.push(Box::new(program.take_link(id).map_err(|e| format!("{e}"))?));
     Ok(())
 }
 

@@ -72,6 +72,9 @@ pub struct Field {
     pub size: u32,
     /// `signed:1`: values narrower than 64 bits sign-extend.
     pub signed: bool,
+    /// A `__data_loc` field: where a variable-length string or array sits
+    /// in the record, not a value of its own.
+    pub data_loc: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +151,7 @@ pub fn parse_format(path: &str, text: &str) -> Format {
             offset,
             size,
             signed,
+            data_loc: decl.starts_with("__data_loc"),
         });
     }
     Format {

@@ -139,6 +139,10 @@ pub struct TracepointFields {
     /// order: where a BTF prototype that does not type its arguments is
     /// matched against the record (`requests::object`).
     pub entry: Vec<(String, u32)>,
+    /// The same fields with their offsets and whether each is a
+    /// `__data_loc` string: what a tp_btf program must rebuild
+    /// (`requests::recipe`).
+    pub places: Vec<tracefs::Field>,
 }
 
 impl TracepointFields {
@@ -169,6 +173,7 @@ impl TracepointFields {
             name,
             fields,
             entry,
+            places: format.fields.clone(),
         }
     }
 

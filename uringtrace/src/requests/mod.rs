@@ -5,4 +5,5 @@
 pub mod event;
 pub mod layout;
 pub mod object;
+pub mod recipe;
 pub mod tracker;
