@@ -315,7 +315,12 @@ fn every_event_gets_a_hook_or_a_reason() {
         let name = event["event"].as_str().expect("event");
         let hook = event["hook"].as_str().expect("hook");
         match hook {
-            "tracepoint" => {
+            // tp_btf: request events whose record a tp_btf program rebuilds.
+            "tracepoint" | "tp_btf" => {
+                assert!(
+                    hook == "tracepoint" || !name.starts_with("io_uring_"),
+                    "{event}"
+                );
                 assert_eq!(event["implemented"], true, "{event}");
                 for target in str_list(&event["targets"]) {
                     let (category, tracepoint) = target.split_once(':').expect("category:name");
@@ -338,7 +343,7 @@ fn every_event_gets_a_hook_or_a_reason() {
             "none" => assert!(event["reason"].is_string(), "{event}"),
             other => panic!("{name}: hook {other}"),
         }
-        if !name.starts_with("io_uring_") && hook == "tracepoint" {
+        if !name.starts_with("io_uring_") && (hook == "tracepoint" || hook == "tp_btf") {
             traceable_requests += 1;
         }
     }

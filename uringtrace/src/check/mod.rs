@@ -256,6 +256,10 @@ fn probe_kernel() -> Report {
         &kprobe_pmu,
         &kprobe_targets,
     );
+    let mut events = events;
+    if privileges.sufficient {
+        request_hooks_in_use(&mut events);
+    }
     let submit_kprobe =
         plan_submit_kprobes(&kernel.release, &tracepoints, &kprobe_pmu, &kprobe_targets);
     let verdict = judge(
@@ -696,6 +700,56 @@ fn request_tracepoint_index(event: &str) -> Option<usize> {
     position
         .checked_sub(SYSCALL_EVENTS.len())
         .filter(|&index| index < REQUEST_TRACEPOINTS.len())
+}
+
+/// Which program each request event's tracepoint gets (tp_btf or the
+/// perf-event one), found the only sure way: by loading and attaching the
+/// tracer's own programs as a session would, with a filter that lets
+/// nothing through, then detaching them.
+fn request_hooks_in_use(events: &mut [EventPlan]) {
+    let opts = crate::attach::AttachOptions {
+        filter: crate::attach::ProcessFilter {
+            pids: Vec::new(),
+            follow_forks: false,
+            restrict: true,
+        },
+        buffer_size: 1 << 16,
+        events: crate::selection::EventSelection::ALL,
+        ops: None,
+        hook_mode: uringtrace_common::hook_mode::FULL,
+        summary: uringtrace_common::summary::SUMMARY_OFF,
+        task_filter: uringtrace_common::filter::TaskFilter::OFF,
+        attach_mode: crate::attach::AttachMode::Tracepoint,
+    };
+    let attached = match crate::attach::attach(&opts) {
+        Ok(attached) => attached,
+        Err(e) => {
+            for plan in events.iter_mut() {
+                if request_tracepoint_index(plan.event).is_some()
+                    && plan.hook == HookKind::Tracepoint
+                {
+                    plan.reason = Some(format!("the tracer's programs did not load: {e:#}"));
+                }
+            }
+            return;
+        }
+    };
+    for plan in events.iter_mut() {
+        let Some(index) = request_tracepoint_index(plan.event) else {
+            continue;
+        };
+        if plan.hook != HookKind::Tracepoint {
+            continue;
+        }
+        match &attached.request_hooks[index] {
+            Some(crate::attach::RequestHook::TpBtf) => plan.hook = HookKind::TpBtf,
+            Some(crate::attach::RequestHook::Tracepoint { why_not_tp_btf }) => {
+                plan.reason = Some(why_not_tp_btf.clone());
+            }
+            None => {}
+        }
+    }
+    crate::attach::detach(attached.links, attached.ebpf);
 }
 
 /// Why a kprobe on `symbol` is not possible, or None when it is.

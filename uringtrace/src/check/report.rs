@@ -243,7 +243,11 @@ pub struct KprobeTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HookKind {
+    /// A perf-event tracepoint program (the record the kernel built).
     Tracepoint,
+    /// A tp_btf program on the tracepoint, rebuilding the record from its
+    /// arguments (request events, where the kernel takes it).
+    TpBtf,
     Kprobe,
     None,
 }
@@ -260,7 +264,8 @@ pub struct EventPlan {
     pub targets: Vec<String>,
     /// Whether uringtrace can attach this hook today.
     pub implemented: bool,
-    /// Why the event cannot be traced, when it cannot.
+    /// Why the event cannot be traced, when it cannot; for a request
+    /// event on a perf-event tracepoint program, why not tp_btf.
     pub reason: Option<String>,
 }
 

@@ -264,7 +264,11 @@ fn kprobe_target_status(target: &KprobeTarget) -> String {
 fn event_plan(plan: &EventPlan) -> String {
     let targets = plan.targets.join(", ");
     match plan.hook {
-        HookKind::Tracepoint if plan.implemented => format!("tracepoint {targets}"),
+        HookKind::Tracepoint if plan.implemented => match &plan.reason {
+            Some(why) => format!("tracepoint {targets} (not tp_btf: {why})"),
+            None => format!("tracepoint {targets}"),
+        },
+        HookKind::TpBtf => format!("tp_btf {targets}"),
         HookKind::Kprobe if plan.implemented => format!("kprobe {targets}"),
         HookKind::Tracepoint => format!("tracepoint {targets} (not implemented yet)"),
         HookKind::Kprobe => format!("kprobe {targets} (not implemented yet)"),

@@ -22,11 +22,6 @@ pub struct Recipes {
 }
 
 impl Recipes {
-    /// Whether tracepoint `index` has a recipe.
-    pub fn has(&self, index: usize) -> bool {
-        self.layout.recipes[index].kind != uringtrace_common::record_recipe::RECIPE_NONE
-    }
-
     /// No recipe for any tracepoint, for `why`.
     pub fn none(why: &str) -> Self {
         Self {
@@ -68,8 +63,6 @@ pub fn derive(btf: &BtfTypes, formats: &RequestFormats) -> Recipes {
             Err(why) => why_not[tp.index] = Some(why),
         }
     }
-    // Without the request's ctx the ring filter and the summary's join
-    // cannot work: the request-shaped recipes go.
     Recipes { layout, why_not }
 }
 
