@@ -380,3 +380,50 @@ fn call_in_flight_at_attach_is_reported() {
         "arguments of a missed entry are unknown"
     );
 }
+
+/// The test helpers' own contract: program runs the kernel skipped, as the
+/// tracer reports them, excuse that many calls (missing, or seen only at
+/// exit with the right result) and no more; without them the same trace
+/// fails.
+#[test]
+fn skipped_program_runs_excuse_only_as_many_calls() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let call = |event: &str, ret: i64| json!({"event": event, "pid": 1, "tid": 1, "ret": ret});
+    let mut setup = call("io_uring_setup", 3);
+    setup["entries"] = json!(8);
+    let mut enter = call("io_uring_enter", 1);
+    enter["fd"] = json!(3);
+    let truth = [setup, enter.clone()];
+    let mut exit_only = call("io_uring_setup", 3);
+    exit_only["entry_missing"] = json!(true);
+    let trace = [exit_only, enter.clone()];
+    let fails = |trace: &[Value]| {
+        catch_unwind(AssertUnwindSafe(|| assert_matches_truth(&truth, trace))).is_err()
+    };
+    assert!(
+        fails(&trace),
+        "an exit-only call passed without a skipped run"
+    );
+    assert_no_drops(
+        "uringtrace: 2 events, 2 written, 1 dropped (ring buffer full: 0, output queue full: 0, undecodable: 0, programs not run: 1)",
+    );
+    assert!(!fails(&trace));
+    assert!(
+        !fails(&[enter.clone()]),
+        "one missing call, one skipped run"
+    );
+    assert!(fails(&[]), "two calls missing, one skipped run");
+    let mut wrong = call("io_uring_setup", 4);
+    wrong["entry_missing"] = json!(true);
+    assert!(
+        fails(&[wrong, enter]),
+        "an exit-only call with another result"
+    );
+    // Other drops are never excused.
+    assert!(
+        catch_unwind(|| assert_no_drops(
+            "uringtrace: 2 events, 1 written, 2 dropped (ring buffer full: 1, output queue full: 0, undecodable: 0, programs not run: 1)"
+        ))
+        .is_err()
+    );
+}

@@ -108,7 +108,36 @@ pub fn assert_no_drops(stderr: &str) {
         .rev()
         .find(|l| l.contains(" events, "))
         .unwrap_or_else(|| panic!("no final events line on stderr:\n{stderr}"));
+    let not_run = skipped_runs(last);
+    if not_run > 0 && last.contains(&format!(" {not_run} dropped ")) {
+        // Only runs the kernel skipped, counted by the kernel itself: on
+        // kernels that run syscall-tracepoint programs preemptibly (7.x with
+        // lazy preemption), a task preempted inside one of our programs
+        // makes another task's hook on that CPU skip its program. Loud, and
+        // [`assert_matches_truth`] then accepts at most that many calls
+        // missing or seen only at exit, every other call still exact.
+        eprintln!(
+            "kernel skipped {not_run} program run(s) (recursion_misses), reported by the tracer: {last}"
+        );
+        SKIPPED_RUNS.with(|s| s.set(s.get() + not_run));
+        return;
+    }
     assert!(last.contains(" 0 dropped"), "events were dropped: {last}");
+}
+
+/// "programs not run: N" of the tracer's final line.
+fn skipped_runs(line: &str) -> u64 {
+    line.split("programs not run: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+thread_local! {
+    /// Program runs the kernel skipped in this test's traces, as the tracer
+    /// reported them (see assert_no_drops).
+    static SKIPPED_RUNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// `truth` ⊆ `seen`: every field the engine wrote has the same value in the
@@ -156,7 +185,9 @@ fn is_syscall(event: &Value) -> bool {
 
 /// Every call in the ground truth appears exactly once in the trace, in
 /// order per thread, with identical fields; and the trace has no other call
-/// of the workload's processes.
+/// of the workload's processes. The exception: as many calls as the kernel
+/// skipped our programs for (reported by the tracer, see assert_no_drops)
+/// may be missing or seen only at exit, and are named on stderr.
 pub fn assert_matches_truth(truth: &[Value], trace: &[Value]) {
     let truth: Vec<Value> = truth.iter().filter(|t| is_syscall(t)).cloned().collect();
     assert!(!truth.is_empty(), "the ground truth lists no system call");
@@ -172,26 +203,69 @@ pub fn assert_matches_truth(truth: &[Value], trace: &[Value]) {
     let want = by_tid(&truth);
     let got = by_tid(&traced);
     let mut problems = Vec::new();
+    // Calls the kernel kept from our programs (assert_no_drops): each one
+    // either missing or seen only at exit, within the reported count.
+    let mut allowed = SKIPPED_RUNS.with(|s| s.get());
+    let mut excused = Vec::new();
     for (tid, calls) in &want {
         let seen = got.get(tid).map(Vec::as_slice).unwrap_or(&[]);
-        if calls.len() != seen.len() {
+        let mut j = 0;
+        for (i, t) in calls.iter().enumerate() {
+            let s = seen.get(j);
+            let mut out = Vec::new();
+            if let Some(s) = s {
+                subset_mismatches(t, s, "", &mut out);
+            }
+            if s.is_some() && out.is_empty() {
+                j += 1;
+                continue;
+            }
+            let exit_only = s.is_some_and(|s| {
+                s["entry_missing"] == true && s["event"] == t["event"] && s["ret"] == t["ret"]
+            });
+            if allowed > 0 && (exit_only || s.is_none_or(|s| s["event"] != t["event"])) {
+                allowed -= 1;
+                excused.push(format!(
+                    "tid {tid} call #{i} ({}) {}",
+                    t["note"],
+                    if exit_only {
+                        "seen only at exit"
+                    } else {
+                        "missing"
+                    }
+                ));
+                if exit_only {
+                    j += 1;
+                }
+                continue;
+            }
+            match s {
+                None => problems.push(format!(
+                    "tid {tid}: {} calls in the ground truth, {} traced",
+                    calls.len(),
+                    seen.len()
+                )),
+                Some(s) => problems.push(format!(
+                    "tid {tid} call #{i} ({}): {}\n  truth: {t}\n  trace: {s}",
+                    t["note"],
+                    out.join("; ")
+                )),
+            }
+            j += 1;
+        }
+        if j < seen.len() {
             problems.push(format!(
                 "tid {tid}: {} calls in the ground truth, {} traced",
                 calls.len(),
                 seen.len()
             ));
         }
-        for (i, (t, s)) in calls.iter().zip(seen).enumerate() {
-            let mut out = Vec::new();
-            subset_mismatches(t, s, "", &mut out);
-            if !out.is_empty() {
-                problems.push(format!(
-                    "tid {tid} call #{i} ({}): {}\n  truth: {t}\n  trace: {s}",
-                    t["note"],
-                    out.join("; ")
-                ));
-            }
-        }
+    }
+    if !excused.is_empty() {
+        eprintln!(
+            "calls the kernel's skipped program runs account for: {}",
+            excused.join("; ")
+        );
     }
     for tid in got.keys() {
         if !want.contains_key(tid) {
