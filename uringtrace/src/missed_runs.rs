@@ -38,10 +38,20 @@ struct InfoByFd {
 /// Runs skipped by the kernel, summed over every loaded program of `ebpf`.
 /// A program whose info cannot be read counts 0: the count is a floor.
 pub fn skipped_runs(ebpf: &Ebpf) -> u64 {
-    ebpf.programs()
-        .filter_map(|(_, program)| program.fd().ok())
-        .map(|fd| recursion_misses(fd.as_fd().as_raw_fd()))
-        .sum()
+    by_program(ebpf).iter().map(|(_, n)| n).sum()
+}
+
+/// The programs the kernel skipped runs of, with how many, most first.
+pub fn by_program(ebpf: &Ebpf) -> Vec<(String, u64)> {
+    let mut skipped: Vec<(String, u64)> = ebpf
+        .programs()
+        .filter_map(|(name, program)| {
+            let n = recursion_misses(program.fd().ok()?.as_fd().as_raw_fd());
+            (n > 0).then(|| (name.to_string(), n))
+        })
+        .collect();
+    skipped.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    skipped
 }
 
 fn recursion_misses(fd: i32) -> u64 {

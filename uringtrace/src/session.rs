@@ -505,6 +505,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         timeline.finish()?;
     }
     let counters = KernelCounters::read(&attached.counters, &attached.ebpf)?;
+    let skipped = crate::missed_runs::by_program(&attached.ebpf);
     let summary = match &attached.summary {
         Some(maps) => {
             let summary = Summary::read(
@@ -542,6 +543,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
         &pipeline.decoder.tracker.stats,
         pipeline.decoder.tracker.in_flight(),
     );
+    if !skipped.is_empty() {
+        let list: Vec<String> = skipped.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        eprintln!(
+            "uringtrace: programs the kernel did not run, as another tracing program (or a preempted one) held the CPU: {}",
+            list.join(", ")
+        );
+    }
     closed?;
     Ok(exit)
 }

@@ -69,9 +69,14 @@ fn comm_selects_one_of_two_workloads_with_its_workers() {
             .any(|e| e["worker"] == "io-wq" && e["comm"].as_str().unwrap().starts_with("iou-wrk")),
         "no worker event"
     );
-    let submits = trace.iter().filter(|e| e["event"] == "submit").count();
-    let wanted = truth_a.iter().filter(|t| t["event"] == "submit").count();
-    assert_eq!(submits, wanted);
+    let submits = trace.iter().filter(|e| e["event"] == "submit").count() as u64;
+    let wanted = truth_a.iter().filter(|t| t["event"] == "submit").count() as u64;
+    // Exact, but for submissions whose program the kernel reported skipped.
+    let skipped = common::skipped_runs_so_far();
+    assert!(
+        submits <= wanted && submits + skipped >= wanted,
+        "{submits} submissions traced, {wanted} made, {skipped} program runs skipped"
+    );
 }
 
 #[test]

@@ -125,6 +125,13 @@ pub fn assert_no_drops(stderr: &str) {
     assert!(last.contains(" 0 dropped"), "events were dropped: {last}");
 }
 
+/// Program runs the kernel skipped in this test's traces so far, as the
+/// tracer reported them (see assert_no_drops): the most events a count
+/// taken from them may lack.
+pub fn skipped_runs_so_far() -> u64 {
+    SKIPPED_RUNS.with(|s| s.get())
+}
+
 /// "programs not run: N" of the tracer's final line.
 fn skipped_runs(line: &str) -> u64 {
     line.split("programs not run: ")
