@@ -25,19 +25,16 @@ enum Task {
     Setup,
     /// Set up, build, and trace the built-in `tour` workload in text mode.
     Demo,
-    /// Set up, then run the unit and integration tests (needs root); with
-    /// `--vm`, the integration tests again in qemu VMs on the kernel matrix
-    /// (what `vm-test` runs).
+    /// Set up, then run the unit and integration tests (needs root), then
+    /// the integration tests again in qemu VMs on the kernel matrix (what
+    /// `vm-test` runs).
     Test {
-        /// Also run the VM suite on every kernel of the matrix (about 10
-        /// minutes). Not the default yet: one test on 7.2
-        /// (comm_selects_one_of_two_workloads_with_its_workers) fails in
-        /// about one run of three, and a red run must mean a regression.
+        /// The host tests only, without the VM suite.
         #[arg(long)]
-        vm: bool,
-        /// Kept for scripts: the host tests only (the default).
-        #[arg(long, hide = true)]
         host_only: bool,
+        /// Kept for scripts: the VM suite is the default now.
+        #[arg(long, hide = true)]
+        vm: bool,
         /// Extra arguments for `cargo test` (e.g. a test name filter); the
         /// VM suite runs in full.
         #[arg(last = true)]
@@ -66,12 +63,12 @@ fn main() -> anyhow::Result<()> {
             run::demo()
         }
         Task::Test {
-            vm,
             host_only,
+            vm: _,
             cargo_args,
         } => {
             setup::run()?;
-            let vm = vm && !host_only;
+            let vm = !host_only;
             if vm {
                 setup::vm_tools()?;
             }
