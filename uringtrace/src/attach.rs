@@ -324,7 +324,11 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     };
     let follow = u8::from(opts.filter.follow_forks);
     let wakeup_bytes = crate::wakeup::wakeup_bytes(opts.buffer_size);
+    // Parsed once for the loader and every tp_btf program: each parse of
+    // vmlinux's BTF is a good part of the start-up time.
+    let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading the kernel BTF: {e}"));
     let mut ebpf = EbpfLoader::new()
+        .btf(kernel_btf.as_ref().ok())
         .override_global("FILTER_MODE", &filter_mode, true)
         .override_global("FOLLOW_FORKS", &follow, true)
         .override_global("SYSCALL_ARGS_OFFSET", &syscall_args, true)
@@ -407,7 +411,13 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     // then comes before its submission in the ring buffer.
     let objects = match objects {
         Ok((layout, tracepoint)) => {
-            match attach_object_program(&mut ebpf, tracepoint, layout.req_arg, &mut links) {
+            match attach_object_program(
+                &mut ebpf,
+                tracepoint,
+                layout.req_arg,
+                kernel_btf.as_ref(),
+                &mut links,
+            ) {
                 Ok(()) => ObjectSupport::of_layout(&layout),
                 Err(why) => ObjectSupport::unavailable(why),
             }
@@ -415,7 +425,6 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         Err(why) => ObjectSupport::unavailable(why),
     };
     let mut request_hooks = [const { None }; REQUEST_TRACEPOINTS.len()];
-    let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading the kernel BTF: {e}"));
     for (prog, category, name, index) in programs {
         if let Some(index) = index {
             let why = match (&recipes.why_not[index], &kernel_btf) {
@@ -719,9 +728,13 @@ fn attach_object_program(
     ebpf: &mut Ebpf,
     tracepoint: &str,
     req_arg: u32,
+    btf: Result<&aya::Btf, &String>,
     links: &mut Vec<Box<dyn Send>>,
 ) -> Result<(), String> {
-    let refused = match attach_object_tp_btf(ebpf, tracepoint, links) {
+    let refused = match btf
+        .map_err(String::clone)
+        .and_then(|btf| attach_object_tp_btf(ebpf, tracepoint, btf, links))
+    {
         Ok(()) => return Ok(()),
         Err(why) => why,
     };
@@ -732,16 +745,16 @@ fn attach_object_program(
 fn attach_object_tp_btf(
     ebpf: &mut Ebpf,
     tracepoint: &str,
+    btf: &aya::Btf,
     links: &mut Vec<Box<dyn Send>>,
 ) -> Result<(), String> {
-    let btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading the kernel BTF: {e}"))?;
     let program: &mut BtfTracePoint = ebpf
         .program_mut("io_uring_submit_object")
         .ok_or("the eBPF object lacks io_uring_submit_object")?
         .try_into()
         .map_err(|e| format!("{e}"))?;
     program
-        .load(tracepoint, &btf)
+        .load(tracepoint, btf)
         .map_err(|e| format!("the kernel refused the tp_btf program on {tracepoint}: {e}"))?;
     let id = program
         .attach()
