@@ -1,13 +1,14 @@
-//! Program runs the kernel skipped. A hook that fires while a BPF program
-//! is already running on that CPU does not run its own program: for perf
-//! tracepoints and kprobes one program per CPU at a time (the per-CPU
-//! `bpf_prog_active`), for raw tracepoints the same program re-entered. A
-//! preempted program (syscall tracepoints may sleep on recent kernels) or
-//! an interrupt taken inside one is enough, so under load an event can be
-//! lost this way with every map and buffer empty. The kernel counts these
-//! in each program's `recursion_misses` (bpf_prog_info, 5.12+; perf
-//! tracepoints and kprobes only count them from 6.7): the tracer adds them
-//! to its drops instead of losing the events silently.
+//! Program runs the kernel skipped. A hook that fires while the CPU's
+//! recursion guard is held does not run its program: for perf tracepoints
+//! and kprobes one program per CPU at a time (the per-CPU
+//! `bpf_prog_active`), for raw and tp_btf tracepoints the same program
+//! re-entered. An interrupt taken inside a program is enough, and on
+//! kernels that run tracing programs preemptibly (Debian's 7.x, lazy
+//! preemption) so is a task preempted inside one: the 7.2 VM lost
+//! processes' first io_uring_setup entries that way. The kernel counts these
+//! in each program's `recursion_misses` (bpf_prog_info, 5.12+; older
+//! kernels count fewer hooks, perf tracepoints and kprobes only from 6.7):
+//! the tracer adds them to its drops instead of losing the events silently.
 
 use std::os::fd::{AsFd as _, AsRawFd as _};
 

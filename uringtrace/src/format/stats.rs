@@ -46,11 +46,10 @@ pub struct Dropped {
     pub undecodable: u64,
     /// Tracepoint records the kernel program could not read.
     pub tracepoint_unreadable: u64,
-    /// Hooks that fired but whose program the kernel did not run, because
-    /// a BPF program was already running on that CPU (the programs'
-    /// `recursion_misses`; kernels before 6.7 do not count them for
-    /// tracepoints). How many events that lost depends on the hook: an
-    /// entry lost leaves its call `entry_missing`.
+    /// Hooks that fired but whose program the kernel did not run: the
+    /// CPU's recursion guard was held, by another tracing program or a task
+    /// preempted inside one of ours (the programs' `recursion_misses`,
+    /// which older kernels count for fewer hooks).
     pub not_run: u64,
 }
 
