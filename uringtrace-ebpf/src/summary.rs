@@ -72,24 +72,14 @@ pub fn call_finished(index: u32, ret: i64, timed: bool, duration_ns: u64) {
     }
 }
 
-#[inline(always)]
-fn read_u32(ctx: &impl RawRecord, offset: u32) -> Option<u32> {
-    ctx.u32_at(offset)
-}
-
-#[inline(always)]
-fn read_u64(ctx: &impl RawRecord, offset: u32) -> Option<u64> {
-    ctx.u64_at(offset)
-}
-
 /// The key of the request an event is about: its pointer, or its
 /// user_data on kernels without one.
 #[inline(always)]
 fn key(ctx: &impl RawRecord, tp: usize) -> Option<RequestKey> {
-    let ring = read_u64(ctx, config::ring_offset(tp))?;
-    let req = match read_u64(ctx, config::req_offset(tp)) {
+    let ring = ctx.u64_at(config::ring_offset(tp))?;
+    let req = match ctx.u64_at(config::req_offset(tp)) {
         Some(req) => req,
-        None => read_u64(ctx, config::user_data_offset(tp))?,
+        None => ctx.u64_at(config::user_data_offset(tp))?,
     };
     Some(RequestKey { ring, req })
 }
@@ -97,7 +87,7 @@ fn key(ctx: &impl RawRecord, tp: usize) -> Option<RequestKey> {
 /// submit, or an SQE rejected at submission (its CQE follows).
 #[inline(always)]
 pub fn request_submitted(ctx: &impl RawRecord, tp: usize, now: u64) {
-    let Some(opcode) = read_u32(ctx, config::opcode_offset(tp)) else {
+    let Some(opcode) = ctx.u32_at(config::opcode_offset(tp)) else {
         return;
     };
     let opcode = opcode & 0xff;
@@ -126,8 +116,8 @@ pub fn request_submitted(ctx: &impl RawRecord, tp: usize, now: u64) {
 /// CQEs have none and count as unmatched, without latency).
 #[inline(always)]
 pub fn request_completed(ctx: &impl RawRecord, tp: usize, now: u64) {
-    let res = read_u32(ctx, config::res_offset(tp)).unwrap_or(0) as i32;
-    let cflags = read_u32(ctx, config::cflags_offset(tp)).unwrap_or(0);
+    let res = ctx.u32_at(config::res_offset(tp)).unwrap_or(0) as i32;
+    let cflags = ctx.u32_at(config::cflags_offset(tp)).unwrap_or(0);
     let key = key(ctx, tp).filter(|k| k.req != 0);
     // An entry with no start time is a finished request's.
     let slot = key

@@ -431,7 +431,8 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
                 (Some(why), _) => why.clone(),
                 (None, Err(why)) => why.clone(),
                 (None, Ok(btf)) => {
-                    match attach_request_tp_btf(&mut ebpf, index, name, btf, &mut links) {
+                    let program = format!("{}_btf", PROGRAM_NAMES[index]);
+                    match attach_tp_btf(&mut ebpf, &program, name, btf, &mut links) {
                         Ok(()) => {
                             request_hooks[index] = Some(RequestHook::TpBtf);
                             continue;
@@ -682,7 +683,7 @@ fn object_layout(
     let submit = formats
         .get(&REQUEST_TRACEPOINTS[TP_SUBMIT])
         .ok_or("this kernel has no submit tracepoint")?;
-    let layout = object_layout_from_btf(btf.map_err(String::clone)?, submit.name, &submit.entry)?;
+    let layout = object_layout_from_btf(btf.map_err(String::clone)?, submit.name, &submit.places)?;
     Ok((layout, submit.name))
 }
 
@@ -733,34 +734,13 @@ fn attach_object_program(
 ) -> Result<(), String> {
     let refused = match btf
         .map_err(String::clone)
-        .and_then(|btf| attach_object_tp_btf(ebpf, tracepoint, btf, links))
+        .and_then(|btf| attach_tp_btf(ebpf, "io_uring_submit_object", tracepoint, btf, links))
     {
         Ok(()) => return Ok(()),
         Err(why) => why,
     };
     attach_object_raw_tracepoint(ebpf, tracepoint, req_arg, links)
         .map_err(|why| format!("{refused}; {why}"))
-}
-
-fn attach_object_tp_btf(
-    ebpf: &mut Ebpf,
-    tracepoint: &str,
-    btf: &aya::Btf,
-    links: &mut Vec<Box<dyn Send>>,
-) -> Result<(), String> {
-    let program: &mut BtfTracePoint = ebpf
-        .program_mut("io_uring_submit_object")
-        .ok_or("the eBPF object lacks io_uring_submit_object")?
-        .try_into()
-        .map_err(|e| format!("{e}"))?;
-    program
-        .load(tracepoint, btf)
-        .map_err(|e| format!("the kernel refused the tp_btf program on {tracepoint}: {e}"))?;
-    let id = program
-        .attach()
-        .map_err(|e| format!("attaching the tp_btf program to {tracepoint}: {e}"))?;
-    links.push(Box::new(program.take_link(id).map_err(|e| format!("{e}"))?));
-    Ok(())
 }
 
 /// One raw tracepoint program per request argument (constant context
@@ -832,18 +812,17 @@ fn attach_syscall_kprobes(
     Ok(())
 }
 
-/// The tp_btf program of request tracepoint `index` on `tracepoint`, or
-/// why the kernel would not take it.
-fn attach_request_tp_btf(
+/// Loads tp_btf program `name` against `tracepoint` and attaches it, or
+/// says why the kernel would not take it.
+fn attach_tp_btf(
     ebpf: &mut Ebpf,
-    index: usize,
+    name: &str,
     tracepoint: &str,
     btf: &aya::Btf,
     links: &mut Vec<Box<dyn Send>>,
 ) -> Result<(), String> {
-    let name = format!("{}_btf", PROGRAM_NAMES[index]);
     let program: &mut BtfTracePoint = ebpf
-        .program_mut(&name)
+        .program_mut(name)
         .ok_or_else(|| format!("the eBPF object lacks {name}"))?
         .try_into()
         .map_err(|e| format!("{e}"))?;

@@ -321,6 +321,14 @@ fn every_event_gets_a_hook_or_a_reason() {
                     hook == "tracepoint" || !name.starts_with("io_uring_"),
                     "{event}"
                 );
+                // A request event left on the perf-event program says why
+                // its tp_btf one is not used: no silent fallback.
+                if hook == "tracepoint" && !name.starts_with("io_uring_") {
+                    assert!(
+                        event["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                        "{name} on its perf-event program without a reason: {event}"
+                    );
+                }
                 assert_eq!(event["implemented"], true, "{event}");
                 for target in str_list(&event["targets"]) {
                     let (category, tracepoint) = target.split_once(':').expect("category:name");

@@ -135,13 +135,10 @@ pub struct TracepointFields {
     /// The name attached (e.g. `io_uring_submit_sqe` on 6.1).
     pub name: &'static str,
     fields: [Option<RawField>; FIELD_COUNT],
-    /// Every field after the common_* header, (name, size) in record
-    /// order: where a BTF prototype that does not type its arguments is
-    /// matched against the record (`requests::object`).
-    pub entry: Vec<(String, u32)>,
-    /// The same fields with their offsets and whether each is a
-    /// `__data_loc` string: what a tp_btf program must rebuild
-    /// (`requests::recipe`).
+    /// Every field after the common_* header, in record order: what a
+    /// tp_btf program must rebuild (`requests::recipe`), and where a BTF
+    /// prototype that does not type its arguments is matched against the
+    /// record (`requests::object`).
     pub places: Vec<tracefs::Field>,
 }
 
@@ -164,15 +161,9 @@ impl TracepointFields {
                 });
             }
         }
-        let entry = format
-            .fields
-            .iter()
-            .map(|f| (f.name.clone(), f.size))
-            .collect();
         Self {
             name,
             fields,
-            entry,
             places: format.fields.clone(),
         }
     }

@@ -12,7 +12,7 @@ use uringtrace_common::{
     },
 };
 
-use crate::btf::BtfTypes;
+use crate::{btf::BtfTypes, tracefs::Field};
 
 /// What a session can say about what requests touch and whose credentials
 /// they run under.
@@ -73,11 +73,11 @@ impl ObjectSupport {
 /// Which argument of the submit tracepoint is the request. 5.15's io_uring
 /// (Debian's 5.10 carries it) declares `io_uring_submit_sqe(void *ctx,
 /// void *req, ...)`: BTF then has no `struct io_kiocb *` to find, so the
-/// `void *` is taken where the format file (`entry`, record order) has
+/// `void *` is taken where the format file (`fields`, record order) has
 /// `req`. The two orders agree on those kernels (TP_STRUCT__entry lists
 /// TP_PROTO's arguments one for one); that is checked, not assumed: same
 /// count, same size one for one, and a `void *` at that place.
-fn request_arg(btf: &BtfTypes, tp: &str, entry: &[(String, u32)]) -> Result<usize, String> {
+fn request_arg(btf: &BtfTypes, tp: &str, fields: &[Field]) -> Result<usize, String> {
     if let Some(i) = btf.tracepoint_arg(tp, "io_kiocb") {
         return Ok(i);
     }
@@ -85,12 +85,12 @@ fn request_arg(btf: &BtfTypes, tp: &str, entry: &[(String, u32)]) -> Result<usiz
     let args = btf
         .tracepoint_args(tp)
         .ok_or_else(|| no("no btf_trace prototype"))?;
-    let pos = entry
+    let pos = fields
         .iter()
-        .position(|(name, _)| name == "req")
+        .position(|f| f.name == "req")
         .ok_or_else(|| no("no req field in its format"))?;
     let matches =
-        args.len() == entry.len() && args.iter().zip(entry).all(|(a, (_, size))| a.size == *size);
+        args.len() == fields.len() && args.iter().zip(fields).all(|(a, f)| a.size == f.size);
     if !matches {
         return Err(no(
             "its prototype's arguments do not match its format's fields one for one",
@@ -103,11 +103,11 @@ fn request_arg(btf: &BtfTypes, tp: &str, entry: &[(String, u32)]) -> Result<usiz
 }
 
 /// The offsets of this kernel, or why the objects cannot be decoded here.
-/// `entry`: the submit tracepoint's format fields (name, size), in order.
+/// `fields`: the submit tracepoint's format fields, in record order.
 pub fn layout_from_btf(
     btf: &BtfTypes,
     submit_tracepoint: &str,
-    entry: &[(String, u32)],
+    fields: &[Field],
 ) -> Result<ObjectLayout, String> {
     // Before 6.0 the per-opcode structs are named members of io_kiocb's
     // leading union (`req->open`); since, io_kiocb_to_cmd() puts them at
@@ -137,7 +137,7 @@ pub fn layout_from_btf(
         };
         op_member(strukt, kiocb_member, path).unwrap_or(OFFSET_ABSENT)
     };
-    let req_arg = request_arg(btf, submit_tracepoint, entry)?;
+    let req_arg = request_arg(btf, submit_tracepoint, fields)?;
     let mut l = ObjectLayout::OFF;
     l.req_arg = req_arg as u32;
     l.req_ctx = off("io_kiocb", &["ctx"]);
@@ -178,7 +178,8 @@ pub fn layout_from_btf(
     l.rename_flags = off("io_rename", &["flags"]);
     // LINKAT's struct is io_link since 6.0 (shared with SYMLINKAT), 5.15's
     // io_hardlink before, with the same members.
-    let link = if btf.struct_size("io_link") != 0 {
+    let shared_link = btf.struct_size("io_link") != 0;
+    let link = if shared_link {
         "io_link"
     } else {
         "io_hardlink"
@@ -188,11 +189,7 @@ pub fn layout_from_btf(
     l.link_oldpath = off(link, &["oldpath"]);
     l.link_newpath = off(link, &["newpath"]);
     l.link_flags = off(link, &["flags"]);
-    let symlink = if btf.struct_size("io_link") != 0 {
-        "io_link"
-    } else {
-        "io_symlink"
-    };
+    let symlink = if shared_link { "io_link" } else { "io_symlink" };
     l.symlink_new_dfd = off(symlink, &["new_dfd"]);
     l.symlink_oldpath = off(symlink, &["oldpath"]);
     l.symlink_newpath = off(symlink, &["newpath"]);
@@ -527,8 +524,17 @@ mod tests {
     fn untyped_request_argument_is_matched_to_the_format() {
         let btf = untyped_submit_btf();
         let tp = "io_uring_submit_sqe";
-        let entry = |fields: &[(&str, u32)]| -> Vec<(String, u32)> {
-            fields.iter().map(|&(n, s)| (n.to_string(), s)).collect()
+        let entry = |fields: &[(&str, u32)]| -> Vec<Field> {
+            fields
+                .iter()
+                .map(|&(name, size)| Field {
+                    name: name.to_string(),
+                    offset: 0,
+                    size,
+                    signed: false,
+                    data_loc: false,
+                })
+                .collect()
         };
         let good = entry(&[("ctx", 8), ("req", 8), ("opcode", 1)]);
         assert_eq!(request_arg(&btf, tp, &good), Ok(1));

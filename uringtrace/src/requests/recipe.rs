@@ -128,17 +128,13 @@ fn recipe(
                 "{tp}'s fields are not the ones of its (ctx, req, cqe) form"
             ));
         }
-        for (name, o) in [
+        require(&[
             ("io_ring_ctx.flags", layout.ctx_flags),
             ("io_uring_cqe.user_data", layout.cqe_user_data),
             ("io_uring_cqe.res", layout.cqe_res),
             ("io_uring_cqe.flags", layout.cqe_flags),
             ("io_uring_cqe.big_cqe", layout.cqe_big),
-        ] {
-            if o == OFFSET_ABSENT {
-                return Err(format!("this kernel's BTF has no {name}"));
-            }
-        }
+        ])?;
         r.kind = RECIPE_CQE;
         set_arg(&mut r, 0, &fields[0]);
         set_arg(&mut r, 1, &fields[1]);
@@ -153,16 +149,12 @@ fn recipe(
     // the other arguments to the remaining fields in order.
     if btf.tracepoint_arg(tp, "io_kiocb") == Some(0) {
         let req = by_name("req").ok_or_else(|| format!("{tp} has no req field"))?;
-        for (name, o) in [
+        require(&[
             ("io_kiocb.ctx", layout.kiocb_ctx),
             ("io_kiocb.opcode", layout.kiocb_opcode),
             ("io_kiocb.flags", layout.kiocb_flags),
             ("io_kiocb.cqe.user_data", layout.kiocb_user_data),
-        ] {
-            if o == OFFSET_ABSENT {
-                return Err(format!("this kernel's BTF has no {name}"));
-            }
-        }
+        ])?;
         r.kind = RECIPE_REQ;
         set_arg(&mut r, 0, req);
         let mut rest = Vec::new();
@@ -200,4 +192,12 @@ fn recipe(
     Err(format!(
         "{tp}'s prototype is not one of the shapes whose record uringtrace rebuilds"
     ))
+}
+
+/// Every BTF offset a recipe form reads, or the first this kernel lacks.
+fn require(offsets: &[(&str, u32)]) -> Result<(), String> {
+    match offsets.iter().find(|(_, o)| *o == OFFSET_ABSENT) {
+        Some((name, _)) => Err(format!("this kernel's BTF has no {name}")),
+        None => Ok(()),
+    }
 }
