@@ -122,3 +122,46 @@ impl RecordHeader {
 unsafe impl aya::Pod for RecordHeader {}
 
 const _: () = assert!(core::mem::size_of::<RecordHeader>() == 48);
+
+/// Where the header's task fields are in this kernel's `task_struct` and
+/// `struct cred` (offsets from BTF), so that the programs fill headers with
+/// plain loads through `bpf_get_current_task_btf()` (5.11+): one helper
+/// call where pid/tgid, uid/gid, comm and the task's flags took four, each
+/// a call and a return into the kernel, which on CPUs with return-stack
+/// mitigations is most of what a short helper costs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TaskLayout {
+    /// Non-zero when every offset below was found; zero keeps the helpers.
+    pub enabled: u32,
+    /// `task_struct.pid`: the thread id.
+    pub pid: u32,
+    /// `task_struct.tgid`: the thread group (process) id.
+    pub tgid: u32,
+    /// `task_struct.comm`, 16 bytes.
+    pub comm: u32,
+    /// `task_struct.cred`: the subjective credentials, those
+    /// `bpf_get_current_uid_gid()` reads.
+    pub cred: u32,
+    /// `cred.uid` and `cred.gid` (`kuid_t`/`kgid_t`, 4 bytes). The raw
+    /// value is the id in the initial user namespace, as the helper gives.
+    pub cred_uid: u32,
+    pub cred_gid: u32,
+    pub _pad: u32,
+}
+
+impl TaskLayout {
+    pub const OFF: Self = Self {
+        enabled: 0,
+        pid: 0,
+        tgid: 0,
+        comm: 0,
+        cred: 0,
+        cred_uid: 0,
+        cred_gid: 0,
+        _pad: 0,
+    };
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for TaskLayout {}

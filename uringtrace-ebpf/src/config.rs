@@ -4,6 +4,7 @@
 
 use uringtrace_common::{
     filter::{FILTER_ALL, TaskFilter},
+    header::TaskLayout,
     layout::OFFSET_ABSENT,
     record_recipe::{RecipeLayout, RecordRecipe},
     request::{OpcodeFilter, RequestLayout},
@@ -49,6 +50,9 @@ static OBJECT_LAYOUT: ObjectLayout = ObjectLayout::OFF;
 /// userspace goes by the thread's name instead.
 #[unsafe(no_mangle)]
 static TASK_FLAGS_OFFSET: u32 = OFFSET_ABSENT;
+/// Where the header's task fields are (see TaskLayout).
+#[unsafe(no_mangle)]
+static TASK_LAYOUT: TaskLayout = TaskLayout::OFF;
 /// How the tp_btf request programs rebuild each tracepoint's record.
 #[unsafe(no_mangle)]
 static RECIPE_LAYOUT: RecipeLayout = RecipeLayout::OFF;
@@ -134,6 +138,11 @@ pub fn task_flags_offset() -> u32 {
 #[inline(always)]
 pub fn task_filter() -> TaskFilter {
     unsafe { core::ptr::read_volatile(&TASK_FILTER) }
+}
+/// One field of TASK_LAYOUT.
+#[inline(always)]
+pub fn task_offset(field: impl FnOnce(&TaskLayout) -> &u32) -> u32 {
+    unsafe { core::ptr::read_volatile(field(&TASK_LAYOUT)) }
 }
 /// One field of OBJECT_LAYOUT, read without copying the whole struct.
 #[inline(always)]

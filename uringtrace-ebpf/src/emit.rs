@@ -3,27 +3,73 @@
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task_btf,
+        bpf_get_current_uid_gid, bpf_ktime_get_ns,
     },
 };
-use uringtrace_common::{RecordHeader, RecordKind, counters};
+use uringtrace_common::{COMM_LEN, RecordHeader, RecordKind, counters, layout::OFFSET_ABSENT};
 
-use crate::maps::{EVENTS, count};
+use crate::{
+    config::{self, task_offset as at},
+    maps::{EVENTS, count},
+};
 
 /// The calling task's identity, split once per program run.
 #[derive(Clone, Copy)]
 pub struct Task {
     pub tgid: u32,
     pub tid: u32,
+    /// `current` as a BTF-typed pointer when TASK_LAYOUT is enabled (the
+    /// header's other fields are then loaded from it), else 0.
+    pub ptr: u64,
+}
+
+/// A member of the object at `base`, read through its BTF-typed pointer:
+/// a plain load at an offset the verifier knows (a frozen global), which
+/// it turns into a fault-safe one.
+#[inline(always)]
+pub fn load<T: Copy + Default>(base: u64, offset: u32) -> T {
+    if offset == OFFSET_ABSENT || base == 0 {
+        return T::default();
+    }
+    unsafe { ((base + u64::from(offset)) as *const T).read() }
 }
 
 #[inline(always)]
 pub fn current_task() -> Task {
+    if at(|l| &l.enabled) != 0 {
+        let ptr = unsafe { bpf_get_current_task_btf() } as u64;
+        return Task {
+            tgid: load(ptr, at(|l| &l.tgid)),
+            tid: load(ptr, at(|l| &l.pid)),
+            ptr,
+        };
+    }
     let pid_tgid = bpf_get_current_pid_tgid();
     Task {
         tgid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
+        ptr: 0,
     }
+}
+
+/// `task_struct.flags` of the current task, or None where its offset is
+/// unknown (before 5.12, or no BTF) or the read failed.
+#[inline(always)]
+pub fn task_flags(task: Task) -> Option<u32> {
+    let offset = config::task_flags_offset();
+    if offset == OFFSET_ABSENT {
+        return None;
+    }
+    if task.ptr != 0 {
+        return Some(load(task.ptr, offset));
+    }
+    let current = unsafe { aya_ebpf::helpers::bpf_get_current_task() };
+    if current == 0 {
+        return None;
+    }
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel((current + u64::from(offset)) as *const u32) }
+        .ok()
 }
 
 #[inline(always)]
@@ -32,10 +78,22 @@ pub fn header(kind: RecordKind, task: Task) -> RecordHeader {
     header.ts_ns = unsafe { bpf_ktime_get_ns() };
     header.pid = task.tgid;
     header.tid = task.tid;
-    let uid_gid = bpf_get_current_uid_gid();
-    header.uid = uid_gid as u32;
-    header.gid = (uid_gid >> 32) as u32;
-    header.comm = bpf_get_current_comm().unwrap_or_default();
+    if task.ptr != 0 {
+        let cred: u64 = load(task.ptr, at(|l| &l.cred));
+        header.uid = load(cred, at(|l| &l.cred_uid));
+        header.gid = load(cred, at(|l| &l.cred_gid));
+        // Two 8-byte loads: the verifier allows a load anywhere inside the
+        // char array, and the kernel pads comm with NULs (older kernels
+        // leave old bytes past the NUL, which userspace stops at).
+        let comm = at(|l| &l.comm);
+        let words: [u64; COMM_LEN / 8] = [load(task.ptr, comm), load(task.ptr, comm + 8)];
+        header.comm = unsafe { core::mem::transmute::<[u64; COMM_LEN / 8], [u8; COMM_LEN]>(words) };
+    } else {
+        let uid_gid = bpf_get_current_uid_gid();
+        header.uid = uid_gid as u32;
+        header.gid = (uid_gid >> 32) as u32;
+        header.comm = bpf_get_current_comm().unwrap_or_default();
+    }
     header
 }
 

@@ -96,7 +96,7 @@ fn issued(ctx: &ProbeContext, hook: u8) -> Option<()> {
     };
     let r = unsafe { &mut *entry.as_mut_ptr() };
     r.header = header(RecordKind::Issue, task);
-    r.header.flags |= io_worker_bits();
+    r.header.flags |= io_worker_bits(task);
     r.ring_owner = ring_owner;
     r.hook = hook;
     r.sq_thread = sq_thread;

@@ -5,9 +5,7 @@
 
 use aya_ebpf::{
     EbpfContext as _,
-    helpers::{
-        bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
-    },
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel_buf},
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -25,7 +23,7 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{current_task, header, reserve_only, submit_flags},
+    emit::{Task, current_task, header, reserve_only, submit_flags, task_flags},
     maps::{EVENTS, TRACED_RINGS, count},
     process_filter::is_traced,
     summary,
@@ -39,19 +37,11 @@ pub(crate) const CREATE: usize = 0;
 /// proof: any thread can call itself `iou-wrk-1`, but only the kernel sets
 /// PF_IO_WORKER.
 #[inline(always)]
-pub(crate) fn io_worker_bits() -> u32 {
-    let offset = config::task_flags_offset();
-    if offset == OFFSET_ABSENT {
-        return 0;
-    }
-    let task = unsafe { bpf_get_current_task() };
-    if task == 0 {
-        return 0;
-    }
-    match unsafe { bpf_probe_read_kernel((task + u64::from(offset)) as *const u32) } {
-        Ok(flags) if flags & PF_IO_WORKER != 0 => HDR_TASK_FLAGS_READ | HDR_IO_WORKER,
-        Ok(_) => HDR_TASK_FLAGS_READ,
-        Err(_) => 0,
+pub(crate) fn io_worker_bits(task: Task) -> u32 {
+    match task_flags(task) {
+        Some(flags) if flags & PF_IO_WORKER != 0 => HDR_TASK_FLAGS_READ | HDR_IO_WORKER,
+        Some(_) => HDR_TASK_FLAGS_READ,
+        None => 0,
     }
 }
 
@@ -145,7 +135,7 @@ pub(crate) fn emit<R: RawRecord, const N: usize>(ctx: &R, tp: usize) -> Result<(
     let record = entry.as_mut_ptr();
     unsafe {
         (*record).header = header(REQUEST_TRACEPOINTS[tp].kind, task);
-        (*record).header.flags |= io_worker_bits();
+        (*record).header.flags |= io_worker_bits(task);
         (*record).ring_owner = ring_owner;
         (*record)._pad = 0;
         if !ctx.copy_into(&mut (*record).raw) {

@@ -21,6 +21,7 @@ use uringtrace_common::{
 
 use crate::{
     config::{self, recipe_offset as at},
+    emit::load,
     requests::{CREATE, RawRecord, emit, try_create},
 };
 
@@ -82,16 +83,6 @@ impl RawRecord for Rebuilt {
         unsafe { core::ptr::copy_nonoverlapping(self.raw.as_ptr(), dst.as_mut_ptr(), RAW_SMALL) };
         true
     }
-}
-
-/// A member of the object at `base`, read through its BTF-typed pointer:
-/// a plain load, which the verifier turns into a fault-safe one.
-#[inline(always)]
-fn load<T: Copy + Default>(base: u64, offset: u32) -> T {
-    if offset == OFFSET_ABSENT || base == 0 {
-        return T::default();
-    }
-    unsafe { ((base + u64::from(offset)) as *const T).read() }
 }
 
 #[inline(always)]

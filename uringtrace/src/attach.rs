@@ -12,6 +12,7 @@ use aya::{
 use uringtrace_common::{
     counters,
     filter::{FILTER_ALL, FILTER_TGIDS, TRACED_EXPLICIT, TaskFilter},
+    header::TaskLayout,
     issue::{ISSUE_HOOKS, IssueHook, IssueLayout},
     layout::OFFSET_ABSENT,
     request::{
@@ -309,6 +310,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let object_layout = objects.as_ref().map_or(ObjectLayout::OFF, |(l, _)| *l);
     let task_flags = task_flags_offset(btf.as_ref());
     let task_flags_offset = *task_flags.as_ref().unwrap_or(&OFFSET_ABSENT);
+    let task_layout = task_layout(btf.as_ref()).unwrap_or(TaskLayout::OFF);
     let issue = issue_probes(opts, &formats, btf.as_ref());
     let issue_layout = issue.as_ref().map_or(IssueLayout::OFF, |(l, _)| *l);
     let recipes = match btf.as_ref() {
@@ -342,6 +344,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("TASK_FILTER", &opts.task_filter, true)
         .override_global("OBJECT_LAYOUT", &object_layout, true)
         .override_global("TASK_FLAGS_OFFSET", &task_flags_offset, true)
+        .override_global("TASK_LAYOUT", &task_layout, true)
         .override_global("ISSUE_LAYOUT", &issue_layout, true)
         .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
         .override_global("RECIPE_LAYOUT", &recipes.layout, true)
@@ -705,6 +708,35 @@ pub(crate) fn task_flags_offset(btf: Result<&BtfTypes, &String>) -> Result<u32, 
         .filter(|m| m.size == 4)
         .ok_or("this kernel's BTF has no 4-byte task_struct.flags")?;
     Ok(flags.offset)
+}
+
+/// Where the record header's task fields are, for the programs to load
+/// them through `bpf_get_current_task_btf()` (5.11+) instead of calling a
+/// helper for each; or why they call the helpers here.
+pub(crate) fn task_layout(btf: Result<&BtfTypes, &String>) -> Result<TaskLayout, String> {
+    let release = kernel_release();
+    if !release_at_least(&release, (5, 11)) {
+        return Err(format!(
+            "kernel {release} predates 5.11 and bpf_get_current_task_btf()"
+        ));
+    }
+    let btf = btf.map_err(String::clone)?;
+    let member = |strukt: &str, name: &str, size: u32| {
+        btf.member(strukt, &[name])
+            .filter(|m| m.size == size)
+            .map(|m| m.offset)
+            .ok_or_else(|| format!("this kernel's BTF has no {size}-byte {strukt}.{name}"))
+    };
+    Ok(TaskLayout {
+        enabled: 1,
+        pid: member("task_struct", "pid", 4)?,
+        tgid: member("task_struct", "tgid", 4)?,
+        comm: member("task_struct", "comm", uringtrace_common::COMM_LEN as u32)?,
+        cred: member("task_struct", "cred", 8)?,
+        cred_uid: member("cred", "uid", 4)?,
+        cred_gid: member("cred", "gid", 4)?,
+        _pad: 0,
+    })
 }
 
 /// Whether `release` (`uname -r`: "6.18.44-...") is at least `want`; an
