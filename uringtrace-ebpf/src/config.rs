@@ -45,6 +45,11 @@ static TASK_FILTER: TaskFilter = TaskFilter::OFF;
 /// BTF offsets for the request-object program.
 #[unsafe(no_mangle)]
 static OBJECT_LAYOUT: ObjectLayout = ObjectLayout::OFF;
+/// Non-zero when the submit tp_btf program also writes the request-object
+/// record (request_objects::object_in_submit) and the object program is
+/// not attached.
+#[unsafe(no_mangle)]
+static OBJECTS_IN_SUBMIT: u8 = 0;
 /// Offset of `task_struct.flags` (from BTF), to tell io_uring's own threads
 /// by PF_IO_WORKER; OFFSET_ABSENT before 5.12 or without BTF, where
 /// userspace goes by the thread's name instead.
@@ -106,6 +111,10 @@ pub fn opcode_filter_enabled() -> bool {
 pub fn opcode_filter_keeps(opcode: u8) -> bool {
     let word = unsafe { core::ptr::read_volatile(&OPCODE_FILTER.mask[(opcode >> 6) as usize & 3]) };
     word & (1 << (opcode & 63)) != 0
+}
+#[inline(always)]
+pub fn objects_in_submit() -> bool {
+    unsafe { core::ptr::read_volatile(&OBJECTS_IN_SUBMIT) != 0 }
 }
 #[inline(always)]
 pub fn hook_mode() -> u8 {

@@ -28,7 +28,7 @@ use uringtrace_common::{
 
 use crate::{
     config::{self, object_offset as at},
-    emit::{current_task, header, submit_flags},
+    emit::{current_task, header, load, submit_flags},
     maps::{EVENTS, TRACED_RINGS, count},
     process_filter::is_traced,
 };
@@ -174,15 +174,43 @@ pub fn io_uring_submit_object_raw1(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// The object record of the request the submit tp_btf program
+/// (`requests_btf`) is about to report, when userspace folded this program
+/// into that one (OBJECTS_IN_SUBMIT): one program run per submission instead
+/// of two. `req` is BTF-typed there, so the two fields every request needs
+/// are plain loads; the rest is read as in the standalone program.
+#[inline(always)]
+pub(crate) fn object_in_submit(req: u64) {
+    if !config::objects_in_submit() || !objects_wanted() {
+        return;
+    }
+    let opcode: u8 = load(req, at(|l| &l.req_opcode));
+    let flags = if at(|l| &l.req_flags_size) == 8 {
+        load::<u64>(req, at(|l| &l.req_flags))
+    } else {
+        u64::from(load::<u32>(req, at(|l| &l.req_flags)))
+    };
+    let _ = object(req, opcode, flags);
+}
+
+#[inline(always)]
+fn objects_wanted() -> bool {
+    at(|l| &l.enabled) != 0
+        && config::hook_mode() == hook_mode::FULL
+        && config::summary_mode() != SUMMARY_ONLY
+}
+
+#[inline(always)]
 fn try_object(req: u64) -> Option<()> {
-    if at(|l| &l.enabled) == 0
-        || config::hook_mode() != hook_mode::FULL
-        || config::summary_mode() == SUMMARY_ONLY
-    {
+    if !objects_wanted() {
         return None;
     }
     let opcode: u8 = read(req, at(|l| &l.req_opcode))?;
-    let flags = req_flags(req);
+    object(req, opcode, req_flags(req))
+}
+
+#[inline(always)]
+fn object(req: u64, opcode: u8, flags: u64) -> Option<()> {
     let under_creds = runs_under_creds(flags);
     let shape = shape_of(opcode).unwrap_or(SHAPE_NONE);
     if shape == SHAPE_NONE && !under_creds {

@@ -16,12 +16,13 @@ use aya_ebpf::{
 use uringtrace_common::{
     layout::OFFSET_ABSENT,
     record_recipe::{CQE_F_32, MAX_ARGS, RECIPE_CQE, RECIPE_REQ, SETUP_CQE32, SETUP_SQPOLL},
-    request::RAW_SMALL,
+    request::{RAW_SMALL, TP_SUBMIT},
 };
 
 use crate::{
     config::{self, recipe_offset as at},
     emit::load,
+    request_objects::object_in_submit,
     requests::{CREATE, RawRecord, emit, try_create},
 };
 
@@ -182,6 +183,19 @@ pub fn io_uring_create_btf(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// The submit tracepoint, which also writes the request's object record
+/// first when userspace folded the object program in (only where the
+/// request is the first argument, typed).
+#[btf_tracepoint(function = "io_uring_submit_req")]
+pub fn io_uring_submit_btf(ctx: BtfTracePointContext) -> i32 {
+    let record = rebuild(&ctx, TP_SUBMIT);
+    if config::objects_in_submit() {
+        object_in_submit(ctx.arg(0));
+    }
+    let _ = emit::<_, RAW_SMALL>(&record, TP_SUBMIT);
+    0
+}
+
 macro_rules! request_btf_program {
     ($($name:ident $tp:literal $index:literal;)+) => {$(
         #[btf_tracepoint(function = $tp)]
@@ -198,7 +212,6 @@ macro_rules! request_btf_program {
 // from the SQE) stays a perf-event program.
 request_btf_program! {
     io_uring_register_btf "io_uring_register" 1;
-    io_uring_submit_btf "io_uring_submit_req" 2;
     io_uring_complete_btf "io_uring_complete" 3;
     io_uring_cqe_overflow_btf "io_uring_cqe_overflow" 5;
     io_uring_queue_async_work_btf "io_uring_queue_async_work" 6;

@@ -318,6 +318,15 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         Err(why) => Recipes::none(why),
     };
     drop(btf);
+    // The object program folded into the submit tp_btf program: one
+    // program run per submission instead of two. Only where that program
+    // will be tried (a recipe, submissions from the tracepoint, the
+    // request its typed first argument); if the kernel then refuses it,
+    // the object program is attached on its own after all.
+    let objects_in_submit = objects.as_ref().is_ok_and(|(l, _)| l.req_arg == 0)
+        && issue.is_none()
+        && recipes.why_not[TP_SUBMIT].is_none()
+        && opts.events.request_tracepoints().contains(&TP_SUBMIT);
 
     let filter_mode = if opts.filter.restrict || !opts.filter.pids.is_empty() {
         FILTER_TGIDS
@@ -345,6 +354,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("OBJECT_LAYOUT", &object_layout, true)
         .override_global("TASK_FLAGS_OFFSET", &task_flags_offset, true)
         .override_global("TASK_LAYOUT", &task_layout, true)
+        .override_global("OBJECTS_IN_SUBMIT", &u8::from(objects_in_submit), true)
         .override_global("ISSUE_LAYOUT", &issue_layout, true)
         .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
         .override_global("RECIPE_LAYOUT", &recipes.layout, true)
@@ -412,20 +422,16 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     links.reserve(programs.len() + 1);
     // Before the submit tracepoint's own program: a request's object record
     // then comes before its submission in the ring buffer.
-    let objects = match objects {
-        Ok((layout, tracepoint)) => {
-            match attach_object_program(
-                &mut ebpf,
-                tracepoint,
-                layout.req_arg,
-                kernel_btf.as_ref(),
-                &mut links,
-            ) {
-                Ok(()) => ObjectSupport::of_layout(&layout),
-                Err(why) => ObjectSupport::unavailable(why),
-            }
-        }
-        Err(why) => ObjectSupport::unavailable(why),
+    let mut objects = match objects {
+        Ok((layout, tracepoint)) if objects_in_submit => Objects::InSubmit(layout, tracepoint),
+        Ok((layout, tracepoint)) => Objects::Attached(attach_objects(
+            &mut ebpf,
+            &layout,
+            tracepoint,
+            kernel_btf.as_ref(),
+            &mut links,
+        )),
+        Err(why) => Objects::Attached(ObjectSupport::unavailable(why)),
     };
     let mut request_hooks = [const { None }; REQUEST_TRACEPOINTS.len()];
     for (prog, category, name, index) in programs {
@@ -438,12 +444,30 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
                     match attach_tp_btf(&mut ebpf, &program, name, btf, &mut links) {
                         Ok(()) => {
                             request_hooks[index] = Some(RequestHook::TpBtf);
+                            if let Objects::InSubmit(layout, _) = objects
+                                && index == TP_SUBMIT
+                            {
+                                objects = Objects::Attached(ObjectSupport::of_layout(&layout));
+                            }
                             continue;
                         }
                         Err(why) => why,
                     }
                 }
             };
+            // The submit program falls back to its perf-event form, which
+            // does not write objects: the object program goes first.
+            if let Objects::InSubmit(layout, tracepoint) = objects
+                && index == TP_SUBMIT
+            {
+                objects = Objects::Attached(attach_objects(
+                    &mut ebpf,
+                    &layout,
+                    tracepoint,
+                    kernel_btf.as_ref(),
+                    &mut links,
+                ));
+            }
             request_hooks[index] = Some(RequestHook::Tracepoint {
                 why_not_tp_btf: why,
             });
@@ -466,6 +490,17 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     if syscall_hook == SyscallHook::Kprobe {
         attach_syscall_kprobes(&mut ebpf, opts.events, &mut links)?;
     }
+
+    let objects = match objects {
+        Objects::Attached(support) => support,
+        Objects::InSubmit(layout, tracepoint) => attach_objects(
+            &mut ebpf,
+            &layout,
+            tracepoint,
+            kernel_btf.as_ref(),
+            &mut links,
+        ),
+    };
 
     let events = RingBuf::try_from(
         ebpf.take_map("EVENTS")
@@ -748,6 +783,29 @@ fn release_at_least(release: &str, want: (u32, u32)) -> bool {
     match (parts.next().flatten(), parts.next().flatten()) {
         (Some(major), Some(minor)) => (major, minor) >= want,
         _ => true,
+    }
+}
+
+/// Where the request objects stand while the programs are attached.
+enum Objects {
+    /// Settled: the object program is attached, or objects are not read.
+    Attached(ObjectSupport),
+    /// To be written by the submit tp_btf program (OBJECTS_IN_SUBMIT), once
+    /// it is attached; the layout and the submit tracepoint's name.
+    InSubmit(ObjectLayout, &'static str),
+}
+
+/// The object program attached on its own, and what it then supports.
+fn attach_objects(
+    ebpf: &mut Ebpf,
+    layout: &ObjectLayout,
+    tracepoint: &str,
+    btf: Result<&aya::Btf, &String>,
+    links: &mut Vec<Box<dyn Send>>,
+) -> ObjectSupport {
+    match attach_object_program(ebpf, tracepoint, layout.req_arg, btf, links) {
+        Ok(()) => ObjectSupport::of_layout(layout),
+        Err(why) => ObjectSupport::unavailable(why),
     }
 }
 
