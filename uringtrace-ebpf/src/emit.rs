@@ -14,6 +14,16 @@ use crate::{
     maps::{EVENTS, count},
 };
 
+/// Zeroes a field with a store of its own. LLVM turns a run of plain zero
+/// stores into a call to memset, which for BPF is a byte-at-a-time loop:
+/// dozens of iterations at run time, each walked again by the verifier on
+/// every path that reaches it (most of a program's load time). Volatile
+/// stores are kept as written.
+#[inline(always)]
+pub fn zero<T: Default>(place: &mut T) {
+    unsafe { core::ptr::write_volatile(place, T::default()) };
+}
+
 /// The calling task's identity, split once per program run.
 #[derive(Clone, Copy)]
 pub struct Task {

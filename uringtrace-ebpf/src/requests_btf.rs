@@ -21,27 +21,39 @@ use uringtrace_common::{
 
 use crate::{
     config::{self, recipe_offset as at},
-    emit::load,
+    emit::{load, zero},
     request_objects::object_in_submit,
     requests::{CREATE, RawRecord, emit, try_create},
 };
 
-/// A rebuilt record; aligned so that every field is written with one store
-/// (a kernel pointer split into bytes would be pointer arithmetic the
-/// verifier refuses).
-#[repr(C, align(8))]
+/// A rebuilt record, in words so that every field is written with one
+/// store (a kernel pointer split into bytes would be pointer arithmetic the
+/// verifier refuses) and zeroed with eight stores rather than a call to a
+/// byte-wise memset.
 pub struct Rebuilt {
-    raw: [u8; RAW_SMALL],
+    raw: [u64; RAW_SMALL / 8],
 }
 
 impl Rebuilt {
+    /// A zeroed record in `slot`, the caller's stack: zeroed word by word
+    /// (`[0; N]` compiles to a call to the byte-wise memset, see `zero`)
+    /// and in place (returned by value it is copied, by memset again).
+    #[inline(always)]
+    fn zeroed_in(slot: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
+        let words = slot.as_mut_ptr().cast::<u64>();
+        for i in 0..RAW_SMALL / 8 {
+            unsafe { words.add(i).write_volatile(0) };
+        }
+        unsafe { slot.assume_init_mut() }
+    }
+
     #[inline(always)]
     fn put(&mut self, dst: u32, size: u32, v: u64) {
         if dst == OFFSET_ABSENT {
             return;
         }
         let d = dst as usize;
-        let p = self.raw.as_mut_ptr();
+        let p = self.raw.as_mut_ptr().cast::<u8>();
         unsafe {
             match size {
                 1 if d < RAW_SMALL => *p.add(d) = v as u8,
@@ -59,7 +71,7 @@ impl Rebuilt {
         if offset == OFFSET_ABSENT || d + size_of::<T>() > RAW_SMALL {
             return None;
         }
-        Some(unsafe { (self.raw.as_ptr().add(d) as *const T).read() })
+        Some(unsafe { (self.raw.as_ptr().cast::<u8>().add(d) as *const T).read() })
     }
 }
 
@@ -81,18 +93,30 @@ impl RawRecord for Rebuilt {
         if N != RAW_SMALL {
             return false;
         }
-        unsafe { core::ptr::copy_nonoverlapping(self.raw.as_ptr(), dst.as_mut_ptr(), RAW_SMALL) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                self.raw.as_ptr().cast::<u8>(),
+                dst.as_mut_ptr(),
+                RAW_SMALL,
+            )
+        };
         true
     }
 }
 
 #[inline(always)]
-fn rebuild(ctx: &BtfTracePointContext, tp: usize) -> Rebuilt {
-    let mut r = Rebuilt {
-        raw: [0; RAW_SMALL],
-    };
+fn rebuild<'a>(
+    ctx: &BtfTracePointContext,
+    tp: usize,
+    slot: &'a mut core::mem::MaybeUninit<Rebuilt>,
+) -> &'a Rebuilt {
+    let r = Rebuilt::zeroed_in(slot);
     let nargs = config::recipe(tp, |r| &r.nargs) as usize;
     let mut args = [0u64; MAX_ARGS];
+    // See Rebuilt::zeroed_in.
+    for a in args.iter_mut() {
+        zero(a);
+    }
     // One constant context offset per read, each under its own test: a
     // read at a computed offset is refused ("dereference of modified ctx
     // ptr"), and so is one past the prototype's last argument.
@@ -179,7 +203,8 @@ fn rebuild(ctx: &BtfTracePointContext, tp: usize) -> Rebuilt {
 /// requests::try_create).
 #[btf_tracepoint(function = "io_uring_create")]
 pub fn io_uring_create_btf(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_create(&rebuild(&ctx, CREATE));
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let _ = try_create(rebuild(&ctx, CREATE, &mut slot));
     0
 }
 
@@ -188,11 +213,12 @@ pub fn io_uring_create_btf(ctx: BtfTracePointContext) -> i32 {
 /// request is the first argument, typed).
 #[btf_tracepoint(function = "io_uring_submit_req")]
 pub fn io_uring_submit_btf(ctx: BtfTracePointContext) -> i32 {
-    let record = rebuild(&ctx, TP_SUBMIT);
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let record = rebuild(&ctx, TP_SUBMIT, &mut slot);
     if config::objects_in_submit() {
         object_in_submit(ctx.arg(0));
     }
-    let _ = emit::<_, RAW_SMALL>(&record, TP_SUBMIT);
+    let _ = emit::<_, RAW_SMALL>(record, TP_SUBMIT);
     0
 }
 
@@ -200,7 +226,8 @@ macro_rules! request_btf_program {
     ($($name:ident $tp:literal $index:literal;)+) => {$(
         #[btf_tracepoint(function = $tp)]
         pub fn $name(ctx: BtfTracePointContext) -> i32 {
-            let _ = emit::<_, RAW_SMALL>(&rebuild(&ctx, $index), $index);
+            let mut slot = core::mem::MaybeUninit::uninit();
+            let _ = emit::<_, RAW_SMALL>(rebuild(&ctx, $index, &mut slot), $index);
             0
         }
     )+};
