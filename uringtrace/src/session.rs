@@ -399,7 +399,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             events: args.events,
             ops: args.ops,
         },
-        formatter: Formatter::new(args.format, clock),
+        formatter: Formatter::new(args.format, clock.clone()),
         timeline,
         context: args.context.then(ContextCache::new),
         output,
