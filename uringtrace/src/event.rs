@@ -107,7 +107,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn errno(&self) -> Option<i32> {
-        (-4095..0).contains(&self.ret).then_some((-self.ret) as i32)
+        (-4095..0).contains(&self.ret).then(|| (-self.ret) as i32)
     }
 }
 

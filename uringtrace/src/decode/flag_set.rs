@@ -81,17 +81,37 @@ impl FlagNames {
     };
 }
 
+impl FlagNames {
+    /// The names of the set bits the table knows, in bit order.
+    pub fn known(&self) -> impl Iterator<Item = &'static str> {
+        let bits = self.bits;
+        self.set
+            .entries
+            .iter()
+            .filter(move |&&(bit, _)| bit != 0 && bits & bit == bit)
+            .map(|&(_, name)| name)
+    }
+
+    /// The set bits the table has no name for (written as one hex number
+    /// after the names).
+    pub fn unknown(&self) -> u64 {
+        let bits = self.bits;
+        self.set
+            .entries
+            .iter()
+            .filter(|&&(bit, _)| bit != 0 && bits & bit == bit)
+            .fold(bits, |rest, &(bit, _)| rest & !bit)
+    }
+}
+
 impl serde::Serialize for FlagNames {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq as _;
         let mut seq = serializer.serialize_seq(None)?;
-        let mut rest = self.bits;
-        for &(bit, name) in self.set.entries {
-            if bit != 0 && self.bits & bit == bit {
-                seq.serialize_element(name)?;
-                rest &= !bit;
-            }
+        for name in self.known() {
+            seq.serialize_element(name)?;
         }
+        let rest = self.unknown();
         if rest != 0 {
             seq.serialize_element(&format!("{rest:#x}"))?;
         }

@@ -3,9 +3,13 @@
 
 use serde::Serialize;
 
-use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION, write_line};
+use super::json_fields::{Fields, key};
+#[cfg(test)]
+use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION};
+#[cfg(test)]
+use crate::clock::Rfc3339;
 use crate::{
-    clock::{Rfc3339, WallClock},
+    clock::WallClock,
     decode::{
         enter_flags::IO_URING_ENTER_FLAGS,
         errno_names::errno_name,
@@ -18,6 +22,7 @@ use crate::{
     event::{Call, EnterArgument, Read, SyscallEvent},
 };
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct Event<'a> {
     schema: u32,
@@ -250,7 +255,41 @@ fn args(call: &Call) -> Args {
     }
 }
 
+/// Appends the event's line: the bytes of [`write_reference`] (the tests
+/// compare them), written by hand (see json_fields).
 pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
+    let mut f = Fields::open(out, ev.call.name());
+    f.task(&ev.task, clock);
+    f.i64(key!("ret"), ev.outcome.ret);
+    f.opt_name(key!("errno"), ev.outcome.errno().and_then(errno_name));
+    f.u64(key!("duration_ns"), ev.outcome.duration_ns);
+    f.bool(key!("entry_missing"), ev.outcome.entry_missing);
+    match &ev.call {
+        _ if ev.outcome.entry_missing => {}
+        // io_uring_enter, one per batch of requests: by hand as well.
+        Call::Enter(c) => {
+            f.u64(key!("fd"), u64::from(c.fd));
+            f.bool(key!("registered_ring"), c.registered_ring());
+            f.u64(key!("to_submit"), u64::from(c.to_submit));
+            f.u64(key!("min_complete"), u64::from(c.min_complete));
+            f.u64(key!("flags"), u64::from(c.flags));
+            f.flag_names(
+                key!("flag_names"),
+                IO_URING_ENTER_FLAGS.name_list(u64::from(c.flags)),
+            );
+            f.u64(key!("argp"), c.argp);
+            f.u64(key!("argsz"), c.argsz);
+            f.value(key!("arg"), &arg(&c.arg));
+        }
+        call => f.flatten(&args(call)),
+    }
+    f.close();
+}
+
+/// The definition of a system call event's line, through serde: what
+/// [`write`] must write, byte for byte.
+#[cfg(test)]
+pub fn write_reference(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
     let event = Event {
         schema: SCHEMA_VERSION,
         event: ev.call.name(),
@@ -268,5 +307,5 @@ pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
         entry_missing: ev.outcome.entry_missing,
         call: (!ev.outcome.entry_missing).then(|| args(&ev.call)),
     };
-    write_line(&event, out);
+    super::ndjson::write_line(&event, out);
 }

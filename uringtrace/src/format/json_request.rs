@@ -8,9 +8,16 @@ use std::borrow::Cow;
 
 use uringtrace_common::request_object::op;
 
-use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION, lossless_text, write_line};
+#[cfg(test)]
+use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION};
+use super::{
+    json_fields::{Fields, key},
+    ndjson::lossless_text,
+};
+#[cfg(test)]
+use crate::clock::Rfc3339;
 use crate::{
-    clock::{Rfc3339, WallClock},
+    clock::WallClock,
     decode::{
         cqe_flags::{IORING_CQE_F_BUFFER, IORING_CQE_FLAGS, cqe_buffer_id},
         errno_names::errno_name,
@@ -29,6 +36,7 @@ use crate::{
     },
 };
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct Line<'a> {
     schema: u32,
@@ -191,6 +199,7 @@ fn object(info: &ObjectInfo) -> Object<'_> {
     }
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct Request {
     req: Option<u64>,
@@ -201,6 +210,7 @@ struct Request {
     sqe_flag_names: FlagNames,
 }
 
+#[cfg(test)]
 fn request(r: &RequestRef) -> Request {
     Request {
         req: r.id,
@@ -214,6 +224,7 @@ fn request(r: &RequestRef) -> Request {
     }
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct Cqe {
     res: i32,
@@ -242,21 +253,14 @@ fn errno_of(res: i64) -> Option<&'static str> {
         .flatten()
 }
 
+#[cfg(test)]
 fn cqe(c: &Completion) -> Cqe {
-    let flags = c.cflags.unwrap_or(0);
-    let names_bits = if flags & IORING_CQE_F_BUFFER != 0 {
-        flags & 0xffff
-    } else {
-        flags
-    };
     Cqe {
         res: c.res,
         errno: errno_of(i64::from(c.res)),
         cflags: c.cflags,
-        cflag_names: c.cflags.map_or(FlagNames::EMPTY, |_| {
-            IORING_CQE_FLAGS.name_list(u64::from(names_bits))
-        }),
-        buffer_id: cqe_buffer_id(flags),
+        cflag_names: cflag_names(c),
+        buffer_id: cqe_buffer_id(c.cflags.unwrap_or(0)),
         more: !c.terminal,
         cqes: c.cqes,
         latency_ns: c.latency_ns,
@@ -265,11 +269,7 @@ fn cqe(c: &Completion) -> Cqe {
         } else {
             Vec::new()
         },
-        matched: match c.matched {
-            Match::Request => "req",
-            Match::UserData => "user_data",
-            Match::None => "none",
-        },
+        matched: matched_name(c.matched),
         extra1: c.extra.map(|e| e.0),
         extra2: c.extra.map(|e| e.1),
         lost: c.lost,
@@ -354,7 +354,237 @@ enum Other {
     },
 }
 
+/// The fields of the kinds other than submit and CQEs, and of a submit.
+fn other(detail: &RequestDetail) -> Option<Other> {
+    Some(match detail {
+        RequestDetail::RingCreate {
+            fd,
+            sq_entries,
+            cq_entries,
+            flags,
+        } => Other::RingCreate {
+            fd: *fd,
+            sq_entries: *sq_entries,
+            cq_entries: *cq_entries,
+            flags: *flags,
+            flag_names: IO_URING_SETUP_FLAGS.names(u64::from(*flags)),
+        },
+        RequestDetail::RingRegister {
+            opcode,
+            nr_files,
+            nr_bufs,
+            ret,
+        } => Other::RingRegister {
+            opcode: *opcode,
+            opcode_name: IO_URING_REGISTER_OPCODES.name(u64::from(*opcode)),
+            nr_files: *nr_files,
+            nr_bufs: *nr_bufs,
+            ret: *ret,
+            errno: errno_of(*ret),
+        },
+        RequestDetail::Submit {
+            req_flags,
+            sq_thread,
+            force_nonblock,
+            hook,
+            ..
+        } => Other::Submit {
+            req_flags: *req_flags,
+            sq_thread: *sq_thread,
+            force_nonblock: *force_nonblock,
+            hook: *hook,
+        },
+        RequestDetail::Complete(_) | RequestDetail::CqeOverflow(_) => return None,
+        RequestDetail::Failed { sqe, error, .. } => Other::Failed {
+            error: *error,
+            errno: errno_of(i64::from(*error)),
+            ioprio: sqe.ioprio,
+            off: sqe.off,
+            addr: sqe.addr,
+            len: sqe.len,
+            op_flags: sqe.op_flags,
+            buf_index: sqe.buf_index,
+            personality: sqe.personality,
+            file_index: sqe.file_index,
+            addr3: sqe.addr3,
+        },
+        RequestDetail::Async {
+            req_flags, hashed, ..
+        } => Other::Async {
+            req_flags: *req_flags,
+            hashed: *hashed,
+        },
+        RequestDetail::PollArm { mask, events, .. } => Other::PollArm {
+            mask: *mask,
+            events: *events,
+        },
+        RequestDetail::TaskAdd { mask, .. } => Other::TaskAdd { mask: *mask },
+        RequestDetail::Defer { .. } => return None,
+        RequestDetail::Link { target, .. } => Other::Link {
+            target_req: target.and_then(|t| t.id),
+        },
+        RequestDetail::FailLink { next, .. } => Other::FailLink {
+            next_req: next.and_then(|t| t.id),
+        },
+        RequestDetail::CqringWait { min_events } => Other::CqringWait {
+            min_events: *min_events,
+        },
+        RequestDetail::TaskWorkRun { count, loops } => Other::TaskWorkRun {
+            count: *count,
+            loops: *loops,
+        },
+        RequestDetail::LocalWorkRun { count, loops } => Other::LocalWorkRun {
+            count: *count,
+            loops: *loops,
+        },
+        RequestDetail::ShortWrite { fpos, wanted, got } => Other::ShortWrite {
+            fpos: *fpos,
+            wanted: *wanted,
+            got: *got,
+        },
+        RequestDetail::FileGet { fd, .. } => Other::FileGet { fd: *fd },
+    })
+}
+
+/// The `matched` field of a CQE.
+fn matched_name(m: Match) -> &'static str {
+    match m {
+        Match::Request => "req",
+        Match::UserData => "user_data",
+        Match::None => "none",
+    }
+}
+
+/// IORING_CQE_F_* names of a CQE's flags: with a buffer, its id in the
+/// upper bits is not flags.
+fn cflag_names(c: &Completion) -> FlagNames {
+    c.cflags.map_or(FlagNames::EMPTY, |flags| {
+        let names_bits = if flags & IORING_CQE_F_BUFFER != 0 {
+            flags & 0xffff
+        } else {
+            flags
+        };
+        IORING_CQE_FLAGS.name_list(u64::from(names_bits))
+    })
+}
+
+/// Appends the event's line: the bytes of [`write_reference`] (the tests
+/// compare them), written by hand (see json_fields).
 pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
+    let mut f = Fields::open(out, ev.detail.name());
+    f.task(&ev.task, clock);
+    if let Some(w) = ev.worker {
+        f.name(key!("worker"), w.name());
+    }
+    if let Some(r) = ev.ring {
+        f.u64(key!("ring"), u64::from(r.id));
+        f.opt_i64(key!("ring_fd"), r.fd.map(i64::from));
+    }
+    if let RequestDetail::Submit { sq_thread, .. } = &ev.detail
+        && let Some(r) = ev.ring
+    {
+        f.opt_bool(key!("sqpoll"), r.sqpoll().or(sq_thread.then_some(true)));
+    }
+    match (&ev.detail, ev.detail.request()) {
+        (_, Some(r)) => write_request(&mut f, r),
+        (RequestDetail::Complete(c) | RequestDetail::CqeOverflow(c), None) => {
+            // Unmatched: still say which user_data the CQE carried.
+            write_request(
+                &mut f,
+                &RequestRef {
+                    id: None,
+                    user_data: c.user_data,
+                    opcode: None,
+                    sqe_flags: None,
+                },
+            );
+        }
+        (_, None) => {}
+    }
+    match &ev.detail {
+        RequestDetail::Submit {
+            req_flags,
+            sq_thread,
+            force_nonblock,
+            object: info,
+            creds,
+            hook,
+            ..
+        } => {
+            f.u64(key!("req_flags"), *req_flags);
+            f.bool(key!("sq_thread"), *sq_thread);
+            if let Some(n) = force_nonblock {
+                f.bool(key!("force_nonblock"), *n);
+            }
+            if let Some(h) = hook {
+                f.name(key!("hook"), h);
+            }
+            write_object(&mut f, info.as_ref(), creds.as_ref());
+        }
+        RequestDetail::Complete(c) | RequestDetail::CqeOverflow(c) => {
+            write_cqe(&mut f, c);
+            write_object(&mut f, c.object.as_ref(), c.creds.as_ref());
+        }
+        detail => {
+            if let Some(other) = other(detail) {
+                f.flatten(&other);
+            }
+        }
+    }
+    f.close();
+}
+
+fn write_request(f: &mut Fields, r: &RequestRef) {
+    f.opt_u64(key!("req"), r.id);
+    f.u64(key!("user_data"), r.user_data);
+    f.opt_u64(key!("opcode"), r.opcode.map(u64::from));
+    f.opt_name(key!("opcode_name"), r.opcode.and_then(op_name));
+    f.opt_u64(key!("sqe_flags"), r.sqe_flags.map(u64::from));
+    f.flag_names(
+        key!("sqe_flag_names"),
+        r.sqe_flags
+            .map_or(FlagNames::EMPTY, |f| IOSQE_FLAGS.name_list(u64::from(f))),
+    );
+}
+
+fn write_cqe(f: &mut Fields, c: &Completion) {
+    f.i64(key!("res"), i64::from(c.res));
+    f.opt_name(key!("errno"), errno_of(i64::from(c.res)));
+    f.opt_u64(key!("cflags"), c.cflags.map(u64::from));
+    f.flag_names(key!("cflag_names"), cflag_names(c));
+    if let Some(id) = cqe_buffer_id(c.cflags.unwrap_or(0)) {
+        f.u64(key!("buffer_id"), u64::from(id));
+    }
+    f.bool(key!("more"), !c.terminal);
+    f.u64(key!("cqes"), u64::from(c.cqes));
+    f.opt_u64(key!("latency_ns"), c.latency_ns);
+    let route = c.request.is_some().then(|| c.paths.each_name());
+    f.names(key!("route"), route.into_iter().flatten());
+    f.name(key!("matched"), matched_name(c.matched));
+    if let Some((e1, e2)) = c.extra {
+        f.u64(key!("extra1"), e1);
+        f.u64(key!("extra2"), e2);
+    }
+    if c.lost {
+        f.bool(key!("lost"), true);
+    }
+}
+
+/// What the request touches, and the credentials it runs under: rare
+/// enough to go through serde.
+fn write_object(f: &mut Fields, info: Option<&ObjectInfo>, creds: Option<&CredsInfo>) {
+    if let Some(info) = info {
+        f.flatten(&object(info));
+    }
+    if let Some(creds) = creds {
+        f.value(key!("creds"), creds);
+    }
+}
+
+/// The definition of a request event's line, through serde: what
+/// [`write`] must write, byte for byte.
+#[cfg(test)]
+pub fn write_reference(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
     let mut line = Line {
         schema: SCHEMA_VERSION,
         event: ev.detail.name(),
@@ -372,59 +602,21 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
         sqpoll: None,
         request: None,
         completion: None,
-        other: None,
+        other: other(&ev.detail),
         object: None,
         creds: None,
     };
     line.request = ev.detail.request().map(request);
     match &ev.detail {
-        RequestDetail::RingCreate {
-            fd,
-            sq_entries,
-            cq_entries,
-            flags,
-        } => {
-            line.other = Some(Other::RingCreate {
-                fd: *fd,
-                sq_entries: *sq_entries,
-                cq_entries: *cq_entries,
-                flags: *flags,
-                flag_names: IO_URING_SETUP_FLAGS.names(u64::from(*flags)),
-            });
-        }
-        RequestDetail::RingRegister {
-            opcode,
-            nr_files,
-            nr_bufs,
-            ret,
-        } => {
-            line.other = Some(Other::RingRegister {
-                opcode: *opcode,
-                opcode_name: IO_URING_REGISTER_OPCODES.name(u64::from(*opcode)),
-                nr_files: *nr_files,
-                nr_bufs: *nr_bufs,
-                ret: *ret,
-                errno: errno_of(*ret),
-            });
-        }
         RequestDetail::Submit {
-            req_flags,
             sq_thread,
-            force_nonblock,
             object: info,
             creds,
-            hook,
             ..
         } => {
             line.object = info.as_ref().map(object);
             line.creds = creds.as_ref();
             line.sqpoll = ev.ring.map(|r| r.sqpoll().or(sq_thread.then_some(true)));
-            line.other = Some(Other::Submit {
-                req_flags: *req_flags,
-                sq_thread: *sq_thread,
-                force_nonblock: *force_nonblock,
-                hook: *hook,
-            });
         }
         RequestDetail::Complete(c) | RequestDetail::CqeOverflow(c) => {
             line.completion = Some(cqe(c));
@@ -442,76 +634,7 @@ pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
                 });
             }
         }
-        RequestDetail::Failed { sqe, error, .. } => {
-            line.other = Some(Other::Failed {
-                error: *error,
-                errno: errno_of(i64::from(*error)),
-                ioprio: sqe.ioprio,
-                off: sqe.off,
-                addr: sqe.addr,
-                len: sqe.len,
-                op_flags: sqe.op_flags,
-                buf_index: sqe.buf_index,
-                personality: sqe.personality,
-                file_index: sqe.file_index,
-                addr3: sqe.addr3,
-            });
-        }
-        RequestDetail::Async {
-            req_flags, hashed, ..
-        } => {
-            line.other = Some(Other::Async {
-                req_flags: *req_flags,
-                hashed: *hashed,
-            });
-        }
-        RequestDetail::PollArm { mask, events, .. } => {
-            line.other = Some(Other::PollArm {
-                mask: *mask,
-                events: *events,
-            });
-        }
-        RequestDetail::TaskAdd { mask, .. } => {
-            line.other = Some(Other::TaskAdd { mask: *mask });
-        }
-        RequestDetail::Defer { .. } => {}
-        RequestDetail::Link { target, .. } => {
-            line.other = Some(Other::Link {
-                target_req: target.and_then(|t| t.id),
-            });
-        }
-        RequestDetail::FailLink { next, .. } => {
-            line.other = Some(Other::FailLink {
-                next_req: next.and_then(|t| t.id),
-            });
-        }
-        RequestDetail::CqringWait { min_events } => {
-            line.other = Some(Other::CqringWait {
-                min_events: *min_events,
-            });
-        }
-        RequestDetail::TaskWorkRun { count, loops } => {
-            line.other = Some(Other::TaskWorkRun {
-                count: *count,
-                loops: *loops,
-            });
-        }
-        RequestDetail::LocalWorkRun { count, loops } => {
-            line.other = Some(Other::LocalWorkRun {
-                count: *count,
-                loops: *loops,
-            });
-        }
-        RequestDetail::ShortWrite { fpos, wanted, got } => {
-            line.other = Some(Other::ShortWrite {
-                fpos: *fpos,
-                wanted: *wanted,
-                got: *got,
-            });
-        }
-        RequestDetail::FileGet { fd, .. } => {
-            line.other = Some(Other::FileGet { fd: *fd });
-        }
+        _ => {}
     }
-    write_line(&line, out);
+    super::ndjson::write_line(&line, out);
 }

@@ -76,6 +76,17 @@ fn write_field_name(out: &mut Vec<u8>, key: &'static str) {
     out.extend_from_slice(b"\":");
 }
 
+/// `s` as a JSON string without the escape scan of [`write_str`]: for
+/// this program's own names (events, opcodes, flags, errnos), which are
+/// plain ASCII.
+pub fn write_name(out: &mut Vec<u8>, s: &'static str) {
+    debug_assert_eq!(plain_prefix(s.as_bytes()), s.len(), "{s}");
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    put(out, s.as_bytes());
+    out.push(b'"');
+}
+
 /// How many leading bytes need no escape: printable ASCII but `"` and
 /// `\\`. Eight bytes at a time (keys and values are mostly plain).
 fn plain_prefix(bytes: &[u8]) -> usize {
@@ -118,7 +129,7 @@ fn plain(b: u8) -> bool {
 /// Appends `src`; copies of up to 16 bytes (most keys and numbers) without
 /// a call to memcpy, which cost more than the copy.
 #[inline(always)]
-fn put(out: &mut Vec<u8>, src: &[u8]) {
+pub fn put(out: &mut Vec<u8>, src: &[u8]) {
     let n = src.len();
     if n > 16 {
         out.extend_from_slice(src);
@@ -212,7 +223,7 @@ const PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     while n >= 100 {
@@ -232,7 +243,7 @@ fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     put(out, &buf[at..]);
 }
 
-fn write_i64(out: &mut Vec<u8>, n: i64) {
+pub fn write_i64(out: &mut Vec<u8>, n: i64) {
     if n < 0 {
         out.push(b'-');
     }

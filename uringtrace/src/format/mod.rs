@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod json_alert;
+pub mod json_fields;
 pub mod json_request;
 pub mod json_writer;
 pub mod ndjson;

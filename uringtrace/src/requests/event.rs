@@ -159,18 +159,19 @@ impl Paths {
     /// Names of the paths taken; `["inline"]` when none: issued and
     /// completed in the submitting call.
     pub fn names(self) -> Vec<&'static str> {
-        let names: Vec<_> = Self::NAMES
-            .iter()
-            .filter(|(p, _)| self.contains(*p))
-            .map(|(_, n)| *n)
-            .collect();
-        if names.iter().all(|n| *n == "linked") {
-            let mut v = vec!["inline"];
-            v.extend(names);
-            v
-        } else {
-            names
-        }
+        self.each_name().collect()
+    }
+
+    /// The same names as [`Self::names`], without a vector (every CQE
+    /// writes them).
+    pub fn each_name(self) -> impl Iterator<Item = &'static str> {
+        let inline = (self.0 & !Self::LINKED.0 == 0).then_some("inline");
+        inline.into_iter().chain(
+            Self::NAMES
+                .iter()
+                .filter(move |(p, _)| self.contains(*p))
+                .map(|(_, n)| *n),
+        )
     }
 }
 
