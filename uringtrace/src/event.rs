@@ -35,13 +35,20 @@ pub struct Task {
     /// Real uid and gid of the task.
     pub uid: u32,
     pub gid: u32,
-    /// The command name as text, invalid UTF-8 replaced by U+FFFD: for
-    /// matching and display that need a string.
-    pub comm: String,
     /// The command name exactly, for output that must not lose a byte.
     pub comm_bytes: Comm,
     /// `--context`: the process's parent, executable, cgroup, namespaces.
     pub context: Option<std::sync::Arc<crate::process_context::ProcessContext>>,
+}
+
+impl Task {
+    /// The command name as text, invalid UTF-8 replaced by U+FFFD: for
+    /// matching and display that need a string. Made when asked, not kept:
+    /// a string per event was an allocation and a free per event, and the
+    /// NDJSON lines write the bytes.
+    pub fn comm(&self) -> std::borrow::Cow<'_, str> {
+        self.comm_bytes.lossy_text()
+    }
 }
 
 /// A task's command name (`task->comm`) as the kernel keeps it: up to 15
@@ -464,7 +471,6 @@ impl SyscallEvent {
                 tid: header.tid,
                 uid: header.uid,
                 gid: header.gid,
-                comm: comm.lossy_text().into_owned(),
                 comm_bytes: comm,
                 context: None,
             },
@@ -525,7 +531,7 @@ mod tests {
             },
         };
         let ev = SyscallEvent::from_record(&bytes_of(&rec)).unwrap();
-        assert_eq!(ev.task.comm, "work");
+        assert_eq!(ev.task.comm(), "work");
         assert_eq!((ev.task.pid, ev.task.tid), (100, 101));
         assert_eq!(ev.outcome.errno(), Some(62));
         let Call::Enter(call) = ev.call else {

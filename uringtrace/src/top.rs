@@ -88,7 +88,7 @@ impl Window {
                     self.rows.entry(key.clone()).or_default().sq_wakeups += 1;
                     self.names
                         .entry(key)
-                        .or_insert_with(|| (e.task.comm.clone(), None));
+                        .or_insert_with(|| (e.task.comm().into_owned(), None));
                     return;
                 }
                 _ => return,
@@ -101,7 +101,7 @@ impl Window {
                         ring: ring.id,
                     },
                     // A worker thread's comm is not the process's.
-                    e.worker.is_none().then(|| e.task.comm.clone()),
+                    e.worker.is_none().then(|| e.task.comm().into_owned()),
                     ring.fd,
                 )
             }

@@ -325,6 +325,7 @@ impl Matcher {
             set.as_ref().is_none_or(|s| !v.is_some_and(|v| s.any(v)))
         };
         let path = f.path.map(lossy);
+        let comm = f.task.comm();
         let new_path = f.new_path.map(lossy);
         self.events
             .as_ref()
@@ -346,8 +347,8 @@ impl Matcher {
                 .families
                 .as_ref()
                 .is_none_or(|fam| f.family.is_some_and(|x| fam.iter().any(|y| y.name() == x)))
-            && within(&self.comm, Some(&f.task.comm))
-            && outside(&self.comm_not, Some(&f.task.comm))
+            && within(&self.comm, Some(&comm))
+            && outside(&self.comm_not, Some(&comm))
             && self.uid.as_ref().is_none_or(|u| u.contains(&f.task.uid))
             && self
                 .uid_not

@@ -284,7 +284,6 @@ mod tests {
             tid: rng.u32(),
             uid: rng.u32(),
             gid: rng.u32(),
-            comm: comm.lossy_text().into_owned(),
             comm_bytes: comm,
             context: (rng.below(4) == 0).then(|| {
                 Arc::new(ProcessContext {

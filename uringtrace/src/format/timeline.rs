@@ -80,7 +80,7 @@ impl Timeline {
     fn record_event(&mut self, event: &Event) -> anyhow::Result<()> {
         match event {
             Event::Syscall(e) if !e.outcome.entry_missing => {
-                self.name_task(e.task.pid, e.task.tid, &e.task.comm)?;
+                self.name_task(e.task.pid, e.task.tid, &e.task.comm())?;
                 self.push(&json!({
                     "ph": "X", "cat": "syscall", "name": e.call.name(),
                     "pid": e.task.pid, "tid": e.task.tid,
@@ -106,7 +106,7 @@ impl Timeline {
         let Some(id) = r.id else { return Ok(()) };
         let pid = e.task.pid;
         if e.worker.is_none() {
-            self.name_task(pid, e.task.tid, &e.task.comm)?;
+            self.name_task(pid, e.task.tid, &e.task.comm())?;
         }
         let track = match ring.fd {
             Some(fd) => format!("ring {} (fd {fd})", ring.id),

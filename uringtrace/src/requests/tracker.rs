@@ -373,7 +373,6 @@ impl Tracker {
                 tid: header.tid,
                 uid: header.uid,
                 gid: header.gid,
-                comm: comm.lossy_text().into_owned(),
                 comm_bytes: comm,
                 context: None,
             },
