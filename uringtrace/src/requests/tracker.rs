@@ -7,11 +7,7 @@
 //! request that leaves without a CQE is counted, so a torn-down ring or a
 //! long session cannot grow them without limit.
 
-use std::{
-    collections::{VecDeque, hash_map::Entry},
-    rc::Rc,
-    sync::Arc,
-};
+use std::{collections::VecDeque, rc::Rc, sync::Arc};
 
 // Looked up several times per event, where SipHash took 4% of the consumer.
 use crate::fasthash::FastMap as HashMap;
@@ -107,7 +103,9 @@ pub struct Tracker {
     pending: HashMap<Key, Pending>,
     /// (ring, user_data) -> requests in submission order, for CQEs posted
     /// without a request pointer. Entries of finished requests are dropped
-    /// lazily.
+    /// lazily; emptied queues are kept for the next request with that
+    /// user_data (applications reuse a few: slot indexes) and swept when
+    /// they pile up.
     by_user_data: HashMap<Key, VecDeque<(u64, u64)>>,
     /// Submission order, for eviction; stale entries dropped lazily.
     order: VecDeque<(Key, u64)>,
@@ -787,22 +785,31 @@ impl Tracker {
             let pending = &self.pending;
             self.order.retain(|(key, id)| is_live(pending, *key, *id));
         }
+        if self.by_user_data.len() > 2 * self.pending.len() + 1024 {
+            self.by_user_data.retain(|_, queue| !queue.is_empty());
+        }
     }
 
     fn forget_user_data(&mut self, ring: u64, user_data: u64, id: u64) {
-        if let Entry::Occupied(mut slot) = self.by_user_data.entry((ring, user_data)) {
-            let queue = slot.get_mut();
+        let Some(queue) = self.by_user_data.get_mut(&(ring, user_data)) else {
+            return;
+        };
+        // Mostly the oldest: requests sharing a user_data complete in
+        // order more often than not.
+        if queue.front().is_some_and(|&(_, i)| i == id) {
+            queue.pop_front();
+        } else {
             queue.retain(|(_, i)| *i != id);
-            while let Some(&(req, i)) = queue.front() {
-                if is_live(&self.pending, (ring, req), i) {
-                    break;
-                }
-                queue.pop_front();
-            }
-            if queue.is_empty() {
-                slot.remove();
-            }
         }
+        while let Some(&(req, i)) = queue.front() {
+            if is_live(&self.pending, (ring, req), i) {
+                break;
+            }
+            queue.pop_front();
+        }
+        // An emptied queue stays (see `by_user_data`): removing it freed
+        // its buffer for the next request to allocate again, a malloc and
+        // a free per request.
     }
 
     /// The oldest live request of `ring` with `user_data`.
@@ -1192,7 +1199,8 @@ mod tests {
         assert_eq!(ca.request.unwrap().id, a.id);
         assert_eq!(ca.latency_ns, Some(200));
         assert_eq!(t.in_flight(), (0, 0));
-        assert!(t.by_user_data.is_empty() && t.stats == TrackerStats::default());
+        assert!(t.by_user_data.values().all(VecDeque::is_empty));
+        assert_eq!(t.stats, TrackerStats::default());
     }
 
     #[test]
@@ -1263,7 +1271,8 @@ mod tests {
         }
         assert_eq!(t.in_flight().0, 4);
         assert!(t.order.len() <= 2 * 4 + 1024 + 1);
-        assert!(t.by_user_data.len() <= 4 + 1);
+        assert!(t.by_user_data.len() <= 2 * 4 + 1024 + 1);
+        assert!(t.by_user_data.values().map(VecDeque::len).sum::<usize>() <= 4 + 1);
     }
 
     #[test]
