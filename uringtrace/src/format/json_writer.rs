@@ -224,6 +224,11 @@ const PAIRS: &[u8; 200] = b"\
 8081828384858687888990919293949596979899";
 
 pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    // Most numbers in a record are small (ids, fds, flags, zeros).
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     while n >= 100 {
