@@ -68,6 +68,18 @@ impl Comm {
     /// The name up to its first NUL (all of `raw`, at most 16 bytes, when
     /// there is none).
     pub fn from_kernel(raw: &[u8]) -> Self {
+        if let Some(&whole) = raw.first_chunk::<COMM_LEN>() {
+            // Every record's header: one 16-byte copy, the bytes after the
+            // NUL masked off. A copy of the name's own length was a call
+            // to memcpy per event, and the 16-byte load of what it wrote
+            // stalled (in the consumer's profile).
+            let end = whole.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+            let mask = u128::MAX.checked_shr(8 * (COMM_LEN - end) as u32).unwrap_or(0);
+            return Self {
+                bytes: (u128::from_le_bytes(whole) & mask).to_le_bytes(),
+                len: end as u8,
+            };
+        }
         let end = raw
             .iter()
             .position(|&b| b == 0)
@@ -560,6 +572,19 @@ mod tests {
         // No NUL at all: all 16 bytes.
         assert_eq!(Comm::from_kernel(&[b'x'; 16]).as_bytes().len(), 16);
         assert_eq!(Comm::from_kernel(b"work\0").as_str(), Some("work"));
+        // The same name from a whole 16-byte field and from a short slice,
+        // whatever follows its NUL.
+        for len in 0..=16 {
+            let mut raw = [0xa5; 16];
+            raw[..len].fill(b'n');
+            if len < 16 {
+                raw[len] = 0;
+            }
+            let whole = Comm::from_kernel(&raw);
+            let short = Comm::from_kernel(&raw[..len]);
+            assert_eq!(whole, short, "{len}");
+            assert_eq!(whole.as_bytes(), &raw[..len]);
+        }
     }
 
     #[test]
