@@ -177,6 +177,12 @@ pub struct Rfc3339 {
 }
 
 impl Rfc3339 {
+    /// ASCII only: the same bytes as [`Self::as_str`], without its UTF-8
+    /// check.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII digits and separators are ever written, or a prefix
         // of format!'s ASCII output.

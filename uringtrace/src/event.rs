@@ -74,7 +74,9 @@ impl Comm {
             // to memcpy per event, and the 16-byte load of what it wrote
             // stalled (in the consumer's profile).
             let end = whole.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
-            let mask = u128::MAX.checked_shr(8 * (COMM_LEN - end) as u32).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shr(8 * (COMM_LEN - end) as u32)
+                .unwrap_or(0);
             return Self {
                 bytes: (u128::from_le_bytes(whole) & mask).to_le_bytes(),
                 len: end as u8,

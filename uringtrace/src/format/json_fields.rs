@@ -47,7 +47,7 @@ impl<'a> Fields<'a> {
         self.u64(key!("ts_ns"), task.ts_ns);
         self.key(key!("time"));
         self.out.push(b'"');
-        put(self.out, clock.timestamp(task.ts_ns).as_str().as_bytes());
+        put(self.out, clock.timestamp(task.ts_ns).as_bytes());
         self.out.push(b'"');
         self.u64(key!("pid"), u64::from(task.pid));
         self.u64(key!("tid"), u64::from(task.tid));

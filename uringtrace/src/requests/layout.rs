@@ -116,9 +116,21 @@ impl RawField {
     fn read(self, raw: &[u8]) -> Option<u64> {
         let start = usize::from(self.offset);
         let bytes = raw.get(start..start + usize::from(self.size))?;
-        let mut buf = [0u8; 8];
-        buf[..bytes.len()].copy_from_slice(bytes);
-        let v = u64::from_le_bytes(buf);
+        // A load of each size fields have: a copy of the field's own
+        // length was a call to memcpy, several per event.
+        let v = if let Ok(b) = <[u8; 8]>::try_from(bytes) {
+            u64::from_le_bytes(b)
+        } else if let Ok(b) = <[u8; 4]>::try_from(bytes) {
+            u64::from(u32::from_le_bytes(b))
+        } else if let Ok(b) = <[u8; 2]>::try_from(bytes) {
+            u64::from(u16::from_le_bytes(b))
+        } else if let [b] = *bytes {
+            u64::from(b)
+        } else {
+            let mut buf = [0u8; 8];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            u64::from_le_bytes(buf)
+        };
         let bits = u32::from(self.size) * 8;
         Some(if self.signed && bits < 64 {
             // Sign-extend from the field's width.
