@@ -68,42 +68,50 @@ impl<'a> Fields<'a> {
         put(self.out, b"}\n");
     }
 
+    #[inline]
     pub fn key(&mut self, key: &'static [u8]) {
         put(self.out, key);
     }
 
+    #[inline]
     pub fn u64(&mut self, key: &'static [u8], value: u64) {
         self.key(key);
         write_u64(self.out, value);
     }
 
+    #[inline]
     pub fn i64(&mut self, key: &'static [u8], value: i64) {
         self.key(key);
         write_i64(self.out, value);
     }
 
+    #[inline]
     pub fn bool(&mut self, key: &'static [u8], value: bool) {
         self.key(key);
         put(self.out, if value { b"true" } else { b"false" });
     }
 
     /// A string from outside this program (escaped as needed).
+    #[inline]
     pub fn str(&mut self, key: &'static [u8], value: &str) {
         self.key(key);
         write_str(self.out, value);
     }
 
     /// One of this program's own names (not scanned for escapes).
+    #[inline]
     pub fn name(&mut self, key: &'static [u8], value: &'static str) {
         self.key(key);
         write_name(self.out, value);
     }
 
+    #[inline]
     pub fn null(&mut self, key: &'static [u8]) {
         self.key(key);
         put(self.out, b"null");
     }
 
+    #[inline]
     pub fn opt_u64(&mut self, key: &'static [u8], value: Option<u64>) {
         match value {
             Some(v) => self.u64(key, v),
@@ -111,6 +119,7 @@ impl<'a> Fields<'a> {
         }
     }
 
+    #[inline]
     pub fn opt_i64(&mut self, key: &'static [u8], value: Option<i64>) {
         match value {
             Some(v) => self.i64(key, v),
@@ -118,6 +127,7 @@ impl<'a> Fields<'a> {
         }
     }
 
+    #[inline]
     pub fn opt_bool(&mut self, key: &'static [u8], value: Option<bool>) {
         match value {
             Some(v) => self.bool(key, v),
@@ -125,6 +135,7 @@ impl<'a> Fields<'a> {
         }
     }
 
+    #[inline]
     pub fn opt_name(&mut self, key: &'static [u8], value: Option<&'static str>) {
         match value {
             Some(v) => self.name(key, v),
