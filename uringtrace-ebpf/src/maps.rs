@@ -1,6 +1,7 @@
 //! Every map the programs share with userspace.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     macros::map,
     maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
@@ -57,9 +58,12 @@ pub static INFLIGHT_SETUP: HashMap<u32, SetupRecord> = HashMap::with_max_entries
 pub static SYSCALL_STATS: PerCpuArray<CallStats> = PerCpuArray::with_max_entries(SYSCALL_COUNT, 0);
 #[map]
 pub static OP_STATS: PerCpuArray<CallStats> = PerCpuArray::with_max_entries(OP_SLOTS, 0);
+/// Not preallocated: a preallocated per-CPU hash map allocates every
+/// entry's per-CPU values when it is created, most of the start-up time of
+/// all the maps together, for errnos of which a session sees a handful.
 #[map]
 pub static ERRNO_COUNTS: PerCpuHashMap<u32, u64> =
-    PerCpuHashMap::with_max_entries(MAX_ERRNO_KEYS, 0);
+    PerCpuHashMap::with_max_entries(MAX_ERRNO_KEYS, BPF_F_NO_PREALLOC);
 /// Summary mode's in-kernel join of submissions and CQEs. An entry stays
 /// after its request's last CQE, marked finished, because the kernel
 /// reuses its requests: the next submission at that address overwrites it

@@ -19,7 +19,7 @@ use uringtrace_common::{
         OpcodeFilter, REQUEST_TRACEPOINTS, TP_COMPLETE, TP_CQE_OVERFLOW, TP_REQ_FAILED, TP_SUBMIT,
     },
     request_object::ObjectLayout,
-    summary::{SUMMARY_OFF, SUMMARY_ONLY},
+    summary::{MAX_ERRNO_KEYS, MAX_TRACKED_REQUESTS, OP_SLOTS, SUMMARY_OFF, SUMMARY_ONLY},
 };
 
 use crate::{
@@ -359,6 +359,14 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
         .override_global("RECIPE_LAYOUT", &recipes.layout, true)
         .map_max_entries("EVENTS", opts.buffer_size)
+        // Summary mode's maps, unused without it: one entry each, rather
+        // than allocating (and zeroing) them at start-up for nothing.
+        .map_max_entries(
+            "REQUEST_STARTS",
+            summary_entries(opts, MAX_TRACKED_REQUESTS),
+        )
+        .map_max_entries("ERRNO_COUNTS", summary_entries(opts, MAX_ERRNO_KEYS))
+        .map_max_entries("OP_STATS", summary_entries(opts, OP_SLOTS))
         .load(OBJECT)
         .context("loading the eBPF programs into the kernel")?;
 
@@ -784,6 +792,12 @@ fn release_at_least(release: &str, want: (u32, u32)) -> bool {
         (Some(major), Some(minor)) => (major, minor) >= want,
         _ => true,
     }
+}
+
+/// `max_entries` of a summary-mode map: `full`, or 1 when the session does
+/// not aggregate (the programs never touch the map then).
+fn summary_entries(opts: &AttachOptions, full: u32) -> u32 {
+    if opts.summary == SUMMARY_OFF { 1 } else { full }
 }
 
 /// Where the request objects stand while the programs are attached.
