@@ -5,6 +5,7 @@
 //! one record per call.
 
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::{bpf_ktime_get_ns, bpf_probe_read_user},
     macros::tracepoint,
     maps::HashMap,
@@ -70,16 +71,49 @@ pub trait SyscallArgs {
     }
 }
 
+/// Where the syscall tracepoints' records have had their arguments and
+/// result since they exist (after the 8 common bytes and the syscall
+/// number): read there with plain context loads, whose offset must be in
+/// the instruction; any other offset the format file gives is read with
+/// bpf_probe_read_kernel, a helper call per read.
+const USUAL_ARGS_OFFSET: usize = 16;
+const USUAL_RET_OFFSET: usize = 16;
+
+/// The 8 bytes at `OFFSET` of a perf-event tracepoint record.
+#[inline(always)]
+fn ctx_u64<const OFFSET: usize>(ctx: &TracePointContext) -> u64 {
+    unsafe { *(ctx.as_ptr().cast::<u8>().add(OFFSET) as *const u64) }
+}
+
 impl SyscallArgs for TracePointContext {
     #[inline(always)]
     fn arg(&self, n: usize) -> Result<u64, i32> {
+        if config::syscall_args_offset() == USUAL_ARGS_OFFSET {
+            return Ok(match n {
+                0 => ctx_u64::<{ USUAL_ARGS_OFFSET }>(self),
+                1 => ctx_u64::<{ USUAL_ARGS_OFFSET + 8 }>(self),
+                2 => ctx_u64::<{ USUAL_ARGS_OFFSET + 16 }>(self),
+                3 => ctx_u64::<{ USUAL_ARGS_OFFSET + 24 }>(self),
+                4 => ctx_u64::<{ USUAL_ARGS_OFFSET + 32 }>(self),
+                _ => ctx_u64::<{ USUAL_ARGS_OFFSET + 40 }>(self),
+            });
+        }
         unsafe { self.read_at::<u64>(config::syscall_args_offset() + n * 8) }
     }
-    /// One helper call for the six slots, which lie side by side: the
-    /// offset is only known at load time, so the record cannot be read
-    /// directly, and each bpf_probe_read_kernel costs as much as the copy.
+    /// Elsewhere, one helper call for the six slots, which lie side by
+    /// side (each bpf_probe_read_kernel costs as much as the copy).
     #[inline(always)]
     fn args(&self) -> Result<[u64; 6], i32> {
+        if config::syscall_args_offset() == USUAL_ARGS_OFFSET {
+            return Ok([
+                ctx_u64::<{ USUAL_ARGS_OFFSET }>(self),
+                ctx_u64::<{ USUAL_ARGS_OFFSET + 8 }>(self),
+                ctx_u64::<{ USUAL_ARGS_OFFSET + 16 }>(self),
+                ctx_u64::<{ USUAL_ARGS_OFFSET + 24 }>(self),
+                ctx_u64::<{ USUAL_ARGS_OFFSET + 32 }>(self),
+                ctx_u64::<{ USUAL_ARGS_OFFSET + 40 }>(self),
+            ]);
+        }
         unsafe { self.read_at::<[u64; 6]>(config::syscall_args_offset()) }
     }
 }
@@ -133,15 +167,31 @@ fn begin_timed_only<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> bo
     if config::summary_mode() != SUMMARY_ONLY {
         return false;
     }
+    let now = unsafe { bpf_ktime_get_ns() };
+    // The thread's slot from its earlier calls, if any, only gets the new
+    // start time: building a whole zeroed record to copy over it costs a
+    // byte-wise memset of its size on every call.
+    if let Some(slot) = inflight.get_ptr_mut(task.tid) {
+        unsafe { (*slot).prefix().0.ts_ns = now };
+        return true;
+    }
     let mut head = RecordHeader::empty(T::KIND);
-    head.ts_ns = unsafe { bpf_ktime_get_ns() };
-    begin(inflight, task, &T::unknown_args(head));
+    head.ts_ns = now;
+    if inflight
+        .insert(task.tid, T::unknown_args(head), 0)
+        .is_err()
+    {
+        count(counters::INFLIGHT_FULL);
+    }
     true
 }
 
 /// The result of a syscall exit tracepoint.
 #[inline(always)]
 fn tracepoint_ret(ctx: &TracePointContext) -> Result<i64, i32> {
+    if config::syscall_ret_offset() == USUAL_RET_OFFSET {
+        return Ok(ctx_u64::<{ USUAL_RET_OFFSET }>(ctx) as i64);
+    }
     unsafe { ctx.read_at(config::syscall_ret_offset()) }
 }
 
