@@ -23,8 +23,8 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{Task, current_task, header, output, reserve_only},
-    maps::{INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
+    emit::{Task, current_task, header, output, reserve_only, submit_flags},
+    maps::{EVENTS, INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
     process_filter::is_traced,
     summary,
 };
@@ -44,10 +44,23 @@ pub trait CallRecord: Copy + 'static {
     /// The record for an exit whose entry was not seen: every argument
     /// zero, every read status READ_NONE (which is 0).
     fn unknown_args(header: RecordHeader) -> Self {
-        // SAFETY: records are #[repr(C)] plain integers; all-zero is valid.
-        let mut record: Self = unsafe { core::mem::zeroed() };
+        let mut slot = core::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: zero_in made every byte 0, valid for records of plain
+        // integers (#[repr(C)]).
+        let mut record = unsafe { *Self::zero_in(slot.as_mut_ptr()) };
         *record.prefix().0 = header;
         record
+    }
+    /// Zeroes the record at `at` a word at a time (`mem::zeroed` compiles
+    /// to the byte-wise memset, see emit::zero).
+    #[inline(always)]
+    fn zero_in(at: *mut Self) -> *mut Self {
+        const { assert!(size_of::<Self>() % 8 == 0) };
+        let words = at.cast::<u64>();
+        for i in 0..size_of::<Self>() / 8 {
+            unsafe { words.add(i).write_volatile(0) };
+        }
+        at
     }
     /// Reads what the kernel wrote back through the arguments (setup only).
     fn at_exit(&mut self) {}
@@ -177,10 +190,7 @@ fn begin_timed_only<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> bo
     }
     let mut head = RecordHeader::empty(T::KIND);
     head.ts_ns = now;
-    if inflight
-        .insert(task.tid, T::unknown_args(head), 0)
-        .is_err()
-    {
+    if inflight.insert(task.tid, T::unknown_args(head), 0).is_err() {
         count(counters::INFLIGHT_FULL);
     }
     true
@@ -235,11 +245,18 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
             if config::summary_mode() == SUMMARY_ONLY {
                 return Ok(());
             }
-            let mut head = header(T::KIND, task);
+            // Written in place: a record built on the stack and copied
+            // becomes a byte-wise memset of the ring-buffer entry.
+            let Some(mut entry) = EVENTS.reserve::<T>(0) else {
+                count(counters::RINGBUF_FULL);
+                return Ok(());
+            };
+            let record = unsafe { &mut *T::zero_in(entry.as_mut_ptr()) };
+            let (head, result) = record.prefix();
+            *head = header(T::KIND, task);
             head.flags |= HDR_ENTRY_MISSING_FLAG;
-            let mut record = T::unknown_args(head);
-            record.prefix().1.ret = ret;
-            output(&record);
+            result.ret = ret;
+            entry.submit(submit_flags::<T>());
         }
     }
     Ok(())
