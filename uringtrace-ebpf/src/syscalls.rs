@@ -55,7 +55,7 @@ pub trait CallRecord: Copy + 'static {
     /// to the byte-wise memset, see emit::zero).
     #[inline(always)]
     fn zero_in(at: *mut Self) -> *mut Self {
-        const { assert!(size_of::<Self>() % 8 == 0) };
+        const { assert!(size_of::<Self>().is_multiple_of(8)) };
         let words = at.cast::<u64>();
         for i in 0..size_of::<Self>() / 8 {
             unsafe { words.add(i).write_volatile(0) };
