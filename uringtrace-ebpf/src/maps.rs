@@ -3,7 +3,7 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use uringtrace_common::{
     counters,
@@ -29,6 +29,18 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::
 /// threads created by traced processes, see process_filter).
 #[map]
 pub static TRACED_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
+/// Changes whenever TRACED_TGIDS may have changed (see process_filter's
+/// per-CPU cache of the last answer).
+#[map]
+pub static FILTER_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
+/// The last thread group looked up in TRACED_TGIDS on this CPU, packed in
+/// one word so that a program preempted while writing it (preemptible
+/// kernels run tracing programs preemptibly) cannot leave half of it:
+/// tgid (32 bits), FILTER_GENERATION's low 31 bits, traced (1 bit).
+#[map]
+pub static TGID_CACHE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Thread groups that passed `--comm` (see process_filter).
 #[map]

@@ -3,7 +3,9 @@
 //! is never missed (userspace would learn of the child too late).
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_uid_gid},
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+    },
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -16,15 +18,61 @@ use uringtrace_common::{
 use crate::{
     config,
     emit::current_task,
-    maps::{COMM_TGIDS, INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, TRACED_TGIDS, count},
+    maps::{
+        COMM_TGIDS, FILTER_GENERATION, INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP,
+        TGID_CACHE, TRACED_TGIDS, count,
+    },
 };
 
 /// The process filter (`-p`, a command and its descendants) and the task
 /// filters (`--uid`, `--comm`, `--cgroup`).
 #[inline(always)]
 pub fn is_traced(tgid: u32) -> bool {
-    (config::filter_mode() == FILTER_ALL || TRACED_TGIDS.get_ptr(tgid).is_some())
-        && task_filter_passes(tgid)
+    (config::filter_mode() == FILTER_ALL || tgid_traced(tgid)) && task_filter_passes(tgid)
+}
+
+/// Whether `tgid` is in TRACED_TGIDS, through a one-entry per-CPU cache:
+/// a traced program's events come in runs on a CPU, and a hash lookup
+/// per event was a tenth of a request program's time. The cache is keyed
+/// by FILTER_GENERATION, which every change to the table moves, and every
+/// process exit too: a pid reused by a process userspace adds to the table
+/// itself (a command's child adds itself before exec) then never meets an
+/// answer cached for the pid's previous owner.
+#[inline(always)]
+fn tgid_traced(tgid: u32) -> bool {
+    let generation = FILTER_GENERATION
+        .get_ptr(0)
+        .map_or(0, |g| unsafe { core::ptr::read_volatile(g) });
+    let key = cache_key(tgid, generation);
+    let Some(slot) = TGID_CACHE.get_ptr_mut(0) else {
+        return TRACED_TGIDS.get_ptr(tgid).is_some();
+    };
+    let cached = unsafe { core::ptr::read_volatile(slot) };
+    if cached & !1 == key {
+        return cached & 1 != 0;
+    }
+    let traced = TRACED_TGIDS.get_ptr(tgid).is_some();
+    unsafe { core::ptr::write_volatile(slot, key | u64::from(traced)) };
+    traced
+}
+
+/// tgid (22 bits: pid_max is at most 2^22), the generation's low 41 bits,
+/// and a 0 bit for the answer.
+#[inline(always)]
+fn cache_key(tgid: u32, generation: u64) -> u64 {
+    (u64::from(tgid & 0x3f_ffff) << 42) | ((generation & ((1 << 41) - 1)) << 1)
+}
+
+/// Invalidates every CPU's cached answer (see tgid_traced). The new
+/// generation is the time, not a count: two CPUs changing the table at
+/// once (there is no atomic add here) still leave a value that no cache
+/// was filled under, and it takes 36 minutes for its low 41 bits to come
+/// round again.
+#[inline(always)]
+fn filter_changed() {
+    if let Some(g) = FILTER_GENERATION.get_ptr_mut(0) {
+        unsafe { core::ptr::write_volatile(g, bpf_ktime_get_ns()) };
+    }
 }
 
 #[inline(always)]
@@ -75,6 +123,7 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
     if TRACED_TGIDS.insert(child as u32, TRACED_FORKED, 0).is_err() {
         count(counters::FILTER_FULL);
     }
+    filter_changed();
     Ok(())
 }
 
@@ -94,6 +143,8 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     if config::filter_mode() == FILTER_ALL {
         return Ok(());
     }
+    // Before the removals: a pid is only reused once its task is gone.
+    filter_changed();
     if task.tid != task.tgid
         && let Some(how) = TRACED_TGIDS.get_ptr(task.tid)
         && unsafe { *how } == TRACED_FORKED
