@@ -23,7 +23,7 @@ use uringtrace_common::{
 };
 
 use crate::{
-    btf::{BtfTypes, VMLINUX_BTF},
+    btf::{BtfError, BtfTypes, VMLINUX_BTF},
     requests::{
         layout::RequestFormats,
         object::{ObjectSupport, layout_from_btf as object_layout_from_btf},
@@ -304,7 +304,20 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let formats = RequestFormats::read(&root).context("reading the io_uring tracepoint formats")?;
     let request_layout = formats.kernel_layout();
     let opcode_filter = opcodes_for_kernel(opts.ops);
-    let btf = BtfTypes::read(Path::new(VMLINUX_BTF))
+    // Read once for both parsers: ours (offsets, layouts) and aya's (the
+    // loader and the tp_btf programs' attach ids).
+    let btf_bytes = std::fs::read(VMLINUX_BTF);
+    let kernel_btf = match &btf_bytes {
+        Ok(data) => aya::Btf::parse(data, aya::Endianness::default())
+            .map_err(|e| format!("reading the kernel BTF: {e}")),
+        Err(e) => Err(format!("reading the kernel BTF: {e}")),
+    };
+    let btf = btf_bytes
+        .map_err(|source| BtfError::Read {
+            path: VMLINUX_BTF.to_string(),
+            source,
+        })
+        .and_then(BtfTypes::parse)
         .map_err(|e| format!("no kernel BTF ({e}): kernel structures cannot be read"));
     let objects = object_layout(opts, &formats, btf.as_ref());
     let object_layout = objects.as_ref().map_or(ObjectLayout::OFF, |(l, _)| *l);
@@ -335,9 +348,6 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     };
     let follow = u8::from(opts.filter.follow_forks);
     let wakeup_bytes = crate::wakeup::wakeup_bytes(opts.buffer_size);
-    // Parsed once for the loader and every tp_btf program: each parse of
-    // vmlinux's BTF is a good part of the start-up time.
-    let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading the kernel BTF: {e}"));
     let mut ebpf = EbpfLoader::new()
         .btf(kernel_btf.as_ref().ok())
         .override_global("FILTER_MODE", &filter_mode, true)

@@ -34,6 +34,8 @@ const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_ENUM: u32 = 6;
 const KIND_TYPEDEF: u32 = 8;
+/// The kinds looked up by name often enough to be indexed.
+const INDEXED_KINDS: [u32; 2] = [KIND_STRUCT, KIND_TYPEDEF];
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
@@ -73,7 +75,13 @@ pub struct BtfTypes {
     types: Vec<(u32, u32)>,
     /// Per type id - 1: where its `struct btf_type` starts in `data`.
     offsets: Vec<usize>,
+    /// Struct and typedef ids by (kind, name), in id order, built at the
+    /// first lookup: start-up looks up dozens of them, and each linear
+    /// scan of vmlinux's ~100,000 types took a few milliseconds.
+    by_name: std::sync::OnceLock<NameIndex>,
 }
+
+type NameIndex = std::collections::HashMap<(u32, Box<[u8]>), Vec<u32>>;
 
 impl BtfTypes {
     pub fn read(path: &Path) -> Result<Self, BtfError> {
@@ -133,6 +141,7 @@ impl BtfTypes {
             strings,
             types,
             offsets,
+            by_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -143,11 +152,15 @@ impl BtfTypes {
 
     /// The id of the first type of `kind` named `name`.
     pub fn id_of(&self, name: &str, kind: BtfKind) -> Option<u32> {
+        let kind = kind as u32;
+        if INDEXED_KINDS.contains(&kind) {
+            return self.ids_named(kind, name).first().copied();
+        }
         let strings = &self.data[self.strings.clone()];
         self.types
             .iter()
             .position(|&(k, name_off)| {
-                k == kind as u32
+                k == kind
                     && strings
                         .get(name_off as usize..)
                         .and_then(|s| s.split(|&b| b == 0).next())
@@ -293,12 +306,29 @@ impl BtfTypes {
     }
 
     /// The struct named `name` that has members (not a forward declaration).
+    /// The ids of the structs or typedefs (`kind`) called `name`.
+    fn ids_named(&self, kind: u32, name: &str) -> &[u32] {
+        let index = self.by_name.get_or_init(|| {
+            let mut index = NameIndex::new();
+            for (i, &(k, name_off)) in self.types.iter().enumerate() {
+                if INDEXED_KINDS.contains(&k) {
+                    index
+                        .entry((k, self.name(name_off).into()))
+                        .or_default()
+                        .push(i as u32 + 1);
+                }
+            }
+            index
+        });
+        index
+            .get(&(kind, name.as_bytes().into()))
+            .map_or(&[], Vec::as_slice)
+    }
+
     fn id_of_struct(&self, name: &str) -> Option<u32> {
-        self.types
+        self.ids_named(KIND_STRUCT, name)
             .iter()
-            .enumerate()
-            .filter(|(_, (k, n))| *k == KIND_STRUCT && self.name(*n) == name.as_bytes())
-            .map(|(i, _)| i as u32 + 1)
+            .copied()
             .find(|&id| {
                 self.record(id)
                     .is_some_and(|(_, info, _, _)| info & 0xffff != 0)
