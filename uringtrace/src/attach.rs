@@ -23,7 +23,7 @@ use uringtrace_common::{
 };
 
 use crate::{
-    btf::{BtfError, BtfTypes, VMLINUX_BTF},
+    btf::{BtfTypes, VMLINUX_BTF},
     requests::{
         layout::RequestFormats,
         object::{ObjectSupport, layout_from_btf as object_layout_from_btf},
@@ -304,21 +304,18 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let formats = RequestFormats::read(&root).context("reading the io_uring tracepoint formats")?;
     let request_layout = formats.kernel_layout();
     let opcode_filter = opcodes_for_kernel(opts.ops);
-    // Read once for both parsers: ours (offsets, layouts) and aya's (the
-    // loader and the tp_btf programs' attach ids).
-    let btf_bytes = std::fs::read(VMLINUX_BTF);
-    let kernel_btf = match &btf_bytes {
-        Ok(data) => aya::Btf::parse(data, aya::Endianness::default())
-            .map_err(|e| format!("reading the kernel BTF: {e}")),
-        Err(e) => Err(format!("reading the kernel BTF: {e}")),
-    };
-    let btf = btf_bytes
-        .map_err(|source| BtfError::Read {
-            path: VMLINUX_BTF.to_string(),
-            source,
-        })
-        .and_then(BtfTypes::parse)
+    let btf = BtfTypes::read(Path::new(VMLINUX_BTF))
         .map_err(|e| format!("no kernel BTF ({e}): kernel structures cannot be read"));
+    // What aya needs of the kernel's BTF to load the tp_btf programs: the
+    // ids of their tracepoints' typedefs (see BtfTypes::attach_ids).
+    let kernel_btf = btf.as_ref().map_err(String::clone).and_then(|btf| {
+        let tracepoints: Vec<&str> = REQUEST_TRACEPOINTS
+            .iter()
+            .filter_map(|tp| formats.get(tp).map(|f| f.name))
+            .collect();
+        aya::Btf::parse(&btf.attach_ids(&tracepoints), aya::Endianness::default())
+            .map_err(|e| format!("the tracepoints' BTF ids: {e}"))
+    });
     let objects = object_layout(opts, &formats, btf.as_ref());
     let object_layout = objects.as_ref().map_or(ObjectLayout::OFF, |(l, _)| *l);
     let task_flags = task_flags_offset(btf.as_ref());
@@ -349,7 +346,8 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let follow = u8::from(opts.filter.follow_forks);
     let wakeup_bytes = crate::wakeup::wakeup_bytes(opts.buffer_size);
     let mut ebpf = EbpfLoader::new()
-        .btf(kernel_btf.as_ref().ok())
+        // No CO-RE relocations to make (Rust eBPF has none).
+        .btf(None)
         .override_global("FILTER_MODE", &filter_mode, true)
         .override_global("FOLLOW_FORKS", &follow, true)
         .override_global("SYSCALL_ARGS_OFFSET", &syscall_args, true)
