@@ -32,7 +32,7 @@ use crate::{
 const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
 const IORING_ENTER_EXT_ARG_REG: u32 = 1 << 6;
 
-// unknown_args relies on it.
+// unknown_args_in relies on it.
 const _: () = assert!(READ_NONE == 0);
 
 /// The records that carry one call: header and result come first in each.
@@ -41,13 +41,15 @@ pub trait CallRecord: Copy + 'static {
     /// Its slot in the summary's SYSCALL_STATS.
     const SUMMARY_INDEX: u32;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult);
-    /// The record for an exit whose entry was not seen: every argument
-    /// zero, every read status READ_NONE (which is 0).
-    fn unknown_args(header: RecordHeader) -> Self {
-        let mut slot = core::mem::MaybeUninit::<Self>::uninit();
+    /// A record with `header` and nothing known of the call in `slot`, the
+    /// caller's stack: every argument zero, every read status READ_NONE
+    /// (which is 0). Built in place: returned by value, it would be a
+    /// second copy in a stack frame the verifier caps at 512 bytes.
+    #[inline(always)]
+    fn unknown_args_in(slot: &mut core::mem::MaybeUninit<Self>, header: RecordHeader) -> &mut Self {
         // SAFETY: zero_in made every byte 0, valid for records of plain
         // integers (#[repr(C)]).
-        let mut record = unsafe { *Self::zero_in(slot.as_mut_ptr()) };
+        let record = unsafe { &mut *Self::zero_in(slot.as_mut_ptr()) };
         *record.prefix().0 = header;
         record
     }
@@ -190,7 +192,9 @@ fn begin_timed_only<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> bo
     }
     let mut head = RecordHeader::empty(T::KIND);
     head.ts_ns = now;
-    if inflight.insert(task.tid, T::unknown_args(head), 0).is_err() {
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let record: &T = T::unknown_args_in(&mut slot, head);
+    if inflight.insert(task.tid, record, 0).is_err() {
         count(counters::INFLIGHT_FULL);
     }
     true
@@ -492,13 +496,14 @@ pub fn try_enter_io_uring_setup(ctx: &impl SyscallArgs) -> Result<(), i32> {
         return Ok(());
     }
     let params_ptr = arg(ctx, 1)?;
-    let mut record = SetupRecord::unknown_args(header(RecordKind::Setup, task));
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let record = SetupRecord::unknown_args_in(&mut slot, header(RecordKind::Setup, task));
     record.entries = arg(ctx, 0)? as u32;
     record.params_ptr = params_ptr;
     if params_ptr != 0 {
         record.params_status = read_params(params_ptr, &mut record.params_in);
     }
-    begin(&INFLIGHT_SETUP, task, &record);
+    begin(&INFLIGHT_SETUP, task, record);
     Ok(())
 }
 
