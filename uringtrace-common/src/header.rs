@@ -96,7 +96,7 @@ pub struct RecordHeader {
     pub pid: u32,
     /// Thread id.
     pub tid: u32,
-    /// The task's real uid and gid (`bpf_get_current_uid_gid`).
+    /// The task's real uid and gid (`task->cred`, what `bpf_get_current_uid_gid()` gives).
     pub uid: u32,
     pub gid: u32,
     pub comm: [u8; COMM_LEN],
