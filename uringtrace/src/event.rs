@@ -373,7 +373,7 @@ impl Decoder {
     pub fn decode(
         &mut self,
         bytes: &[u8],
-        emit: &mut impl FnMut(Event),
+        emit: &mut impl FnMut(&mut Event),
     ) -> Result<(), RecordError> {
         let header = read_header(bytes)?;
         let kind = RecordKind::from_u16(header.kind).ok_or(RecordError::Kind(header.kind))?;
@@ -383,30 +383,34 @@ impl Decoder {
                 if let Some(late) = late {
                     late.apply(&mut held.detail);
                 }
-                emit(Event::Request(held));
+                emit(&mut Event::Request(held));
             }
             return Ok(());
         }
         self.flush(emit);
         match kind {
             RecordKind::Setup | RecordKind::Enter | RecordKind::Register => {
-                emit(Event::Syscall(SyscallEvent::decode(&header, kind, bytes)?));
+                emit(&mut Event::Syscall(SyscallEvent::decode(
+                    &header, kind, bytes,
+                )?));
             }
             RecordKind::Issue => {
                 // A re-issue gives nothing (see Decoder::dropped).
                 self.dropped = false;
                 match self.tracker.issue(&header, bytes)? {
                     Some(event) if self.tracker.take_awaiting_object() => self.held = Some(event),
-                    Some(event) => emit(Event::Request(event)),
+                    Some(event) => emit(&mut Event::Request(event)),
                     None => self.dropped = true,
                 }
             }
             _ => {
-                let event = self.tracker.process(&header, kind, bytes)?;
-                if self.tracker.take_awaiting_object() {
+                let mut event = self.tracker.process(&header, kind, bytes)?;
+                if self.tracker.take_awaiting_object()
+                    && let Event::Request(event) = event
+                {
                     self.held = Some(event);
                 } else {
-                    emit(Event::Request(event));
+                    emit(&mut event);
                 }
             }
         }
@@ -415,10 +419,10 @@ impl Decoder {
 
     /// Hands over a held-back submission: the record after it was not its
     /// object (or there is none yet: the end of a batch).
-    pub fn flush(&mut self, emit: &mut impl FnMut(Event)) {
+    pub fn flush(&mut self, emit: &mut impl FnMut(&mut Event)) {
         if let Some(held) = self.held.take() {
             self.tracker.object_never_came();
-            emit(Event::Request(held));
+            emit(&mut Event::Request(held));
         }
     }
 }

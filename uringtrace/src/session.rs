@@ -106,23 +106,23 @@ impl Pipeline {
                 context,
                 ..
             } = self;
-            let mut emit = |mut event: Event| {
+            let mut emit = |event: &mut Event| {
                 if let Some(cache) = context.as_mut() {
                     let pid = event.task_mut().pid;
                     event.task_mut().context = Some(cache.get(pid));
                 }
-                if !filter.accepts(&event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
+                if !filter.accepts(event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
                     tally.filtered += 1;
                 } else if result.is_ok() {
-                    result = output.event(|line| formatter.write(&event, line));
+                    result = output.event(|line| formatter.write(event, line));
                     if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
-                        result = t.record(&event);
+                        result = t.record(event);
                     }
                 }
                 // After the event, whether it is shown or not: -e and -x
                 // must not hide what a rule needs.
                 if let (Some(a), Ok(())) = (alerts.as_mut(), &result) {
-                    result = a.check(&event, formatter, output);
+                    result = a.check(event, formatter, output);
                 }
             };
             match decoder.decode(&item, &mut emit) {
@@ -153,21 +153,21 @@ impl Pipeline {
             ..
         } = self;
         let mut result = Ok(());
-        decoder.flush(&mut |mut event: Event| {
+        decoder.flush(&mut |event: &mut Event| {
             if let Some(cache) = context.as_mut() {
                 let pid = event.task_mut().pid;
                 event.task_mut().context = Some(cache.get(pid));
             }
-            if !filter.accepts(&event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
+            if !filter.accepts(event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
                 tally.filtered += 1;
             } else if result.is_ok() {
-                result = output.event(|line| formatter.write(&event, line));
+                result = output.event(|line| formatter.write(event, line));
                 if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
-                    result = t.record(&event);
+                    result = t.record(event);
                 }
             }
             if let (Some(a), Ok(())) = (alerts.as_mut(), &result) {
-                result = a.check(&event, formatter, output);
+                result = a.check(event, formatter, output);
             }
         });
         result?;

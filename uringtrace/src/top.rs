@@ -236,13 +236,13 @@ fn refresh(
     // interval.
     while let Some(item) = ring.get_mut().next() {
         if decoder
-            .decode(&item, &mut |event| window.add(&event))
+            .decode(&item, &mut |event| window.add(event))
             .is_err()
         {
             *undecodable += 1;
         }
     }
-    decoder.flush(&mut |event| window.add(&event));
+    decoder.flush(&mut |event| window.add(event));
     let in_flight = decoder.tracker.in_flight_by_ring();
     let text = render(window, &in_flight, args.interval, args.json);
     let mut stdout = std::io::stdout().lock();
@@ -324,11 +324,11 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("polling the ring buffer")?;
                 while let Some(item) = guard.get_inner_mut().next() {
-                    if decoder.decode(&item, &mut |event| window.add(&event)).is_err() {
+                    if decoder.decode(&item, &mut |event| window.add(event)).is_err() {
                         undecodable += 1;
                     }
                 }
-                decoder.flush(&mut |event| window.add(&event));
+                decoder.flush(&mut |event| window.add(event));
                 guard.clear_ready();
             }
             _ = tick.tick() => {

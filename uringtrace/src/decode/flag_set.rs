@@ -82,6 +82,11 @@ impl FlagNames {
 }
 
 impl FlagNames {
+    /// No bit set: no names (most flag words of most events).
+    pub fn is_empty(&self) -> bool {
+        self.bits == 0
+    }
+
     /// The names of the set bits the table knows, in bit order.
     pub fn known(&self) -> impl Iterator<Item = &'static str> {
         let bits = self.bits;

@@ -159,6 +159,13 @@ impl<'a> Fields<'a> {
     /// A flag word's names, unknown bits last in hex, as
     /// [`FlagNames`]' serde form.
     pub fn flag_names(&mut self, key: &'static [u8], names: FlagNames) {
+        if names.is_empty() {
+            // No walk of the table for a zero word (an SQE's flags, a
+            // CQE's: the common case).
+            self.key(key);
+            put(self.out, b"[]");
+            return;
+        }
         self.names(key, names.known());
         let rest = names.unknown();
         if rest != 0 {

@@ -27,7 +27,7 @@ use super::{
     layout::{F, RequestFormats, TracepointFields},
     object::{ObjectSupport, creds_of_record},
 };
-use crate::event::{Comm, RecordError, Task, read_pod};
+use crate::event::{Comm, Event, RecordError, Task, read_pod};
 
 /// IORING_CQE_F_MORE: more CQEs will follow for this request.
 const CQE_F_MORE: u32 = 1 << 1;
@@ -236,12 +236,16 @@ impl Tracker {
     }
 
     /// Decodes one io_uring tracepoint record and updates the tables.
+    ///
+    /// Returns the event whole: built once, in the caller's slot. Built in
+    /// parts and moved together, a ~250-byte event was copied by memcpy
+    /// four or five times between here and the formatter.
     pub fn process(
         &mut self,
         header: &RecordHeader,
         kind: RecordKind,
         bytes: &[u8],
-    ) -> Result<RequestEvent, RecordError> {
+    ) -> Result<Event, RecordError> {
         let tp = RequestTracepoint::by_kind(kind).ok_or(RecordError::Kind(header.kind))?;
         let (ring_owner, raw) = raw_part(tp, header.kind, bytes)?;
         let formats = Rc::clone(&self.formats);
@@ -256,18 +260,48 @@ impl Tracker {
             .flatten();
         let ts = header.ts_ns;
         self.worker = worker;
-        let detail = self.detail(kind, fields, raw, ring_ptr, ts);
         let pid = if ring_owner != 0 {
             ring_owner
         } else {
             header.pid
         };
-        if kind == RecordKind::RingCreate
-            && let Some(r) = ring_ptr.and_then(|p| self.rings.get_mut(&p))
-        {
-            r.owner = Some(pid);
+        if kind == RecordKind::RingCreate {
+            // The ring is made by the event itself: its detail first.
+            let detail = self.detail(kind, fields, raw, ring_ptr, ts);
+            if let Some(r) = ring_ptr.and_then(|p| self.rings.get_mut(&p)) {
+                r.owner = Some(pid);
+            }
+            let ring = ring_ptr.map(|p| self.ring(p));
+            return Ok(Event::Request(RequestEvent {
+                task: task(header, comm, owned_by(worker, ring, pid)),
+                worker,
+                ring,
+                detail,
+            }));
         }
-        Ok(self.event(header, comm, worker, ring_ptr, pid, detail))
+        // Every other kind leaves the ring table alone: the ring first, and
+        // the detail last, written straight into the returned event.
+        let ring = ring_ptr.map(|p| self.ring(p));
+        Ok(Event::Request(RequestEvent {
+            task: task(header, comm, owned_by(worker, ring, pid)),
+            worker,
+            ring,
+            detail: self.detail(kind, fields, raw, ring_ptr, ts),
+        }))
+    }
+
+    /// [`Self::process`], for tests that look at the request event.
+    #[cfg(test)]
+    fn process_request(
+        &mut self,
+        header: &RecordHeader,
+        kind: RecordKind,
+        bytes: &[u8],
+    ) -> Result<RequestEvent, RecordError> {
+        match self.process(header, kind, bytes)? {
+            Event::Request(e) => Ok(e),
+            Event::Syscall(_) => unreachable!("a request record"),
+        }
     }
 
     /// One issue of a request, from the kprobe submit path: its submission
@@ -352,28 +386,12 @@ impl Tracker {
         comm: Comm,
         worker: Option<Worker>,
         ring_ptr: Option<u64>,
-        mut pid: u32,
+        pid: u32,
         detail: RequestDetail,
     ) -> RequestEvent {
-        let ts = header.ts_ns;
         let ring = ring_ptr.map(|p| self.ring(p));
-        // Before 5.12 io-wq and SQPOLL ran on kernel threads of their own:
-        // the request still belongs to the ring's owner.
-        if worker.is_some()
-            && let Some(owner) = ring.and_then(|r| r.owner)
-        {
-            pid = owner;
-        }
         RequestEvent {
-            task: Task {
-                ts_ns: ts,
-                pid,
-                tid: header.tid,
-                uid: header.uid,
-                gid: header.gid,
-                comm_bytes: comm,
-                context: None,
-            },
+            task: task(header, comm, owned_by(worker, ring, pid)),
             worker,
             ring,
             detail,
@@ -850,8 +868,44 @@ impl Tracker {
             }
             None => (None, Match::None),
         };
-        let mut completion = Completion {
-            request: None,
+        // Each return builds the completion whole, in the caller's slot
+        // (built and then updated, it was copied out with memcpy).
+        let Some(key) = key else {
+            self.stats.unmatched += 1;
+            return Completion {
+                request: None,
+                matched,
+                user_data,
+                res,
+                cflags,
+                extra,
+                lost,
+                terminal,
+                cqes: 1,
+                latency_ns: None,
+                paths: Paths::default(),
+                object: None,
+                creds: None,
+            };
+        };
+        let p = self.pending.get_mut(&key).expect("looked up above");
+        p.cqes += 1;
+        if self.worker == Some(Worker::IoWq) {
+            p.paths.insert(Paths::ASYNC);
+        }
+        let request = p.reference();
+        let (cqes, latency_ns, paths) = (p.cqes, ts.saturating_sub(p.submit_ts), p.paths);
+        let (object, creds) = if terminal {
+            (p.object.take(), p.creds.take())
+        } else {
+            (None, None)
+        };
+        if terminal && let Some(old) = self.pending.remove(&key) {
+            self.forget_user_data(ring, old.user_data, old.id);
+            self.remember(key, old.reference());
+        }
+        Completion {
+            request: Some(request),
             matched,
             user_data,
             res,
@@ -859,34 +913,12 @@ impl Tracker {
             extra,
             lost,
             terminal,
-            cqes: 1,
-            latency_ns: None,
-            paths: Paths::default(),
-            object: None,
-            creds: None,
-        };
-        let Some(key) = key else {
-            self.stats.unmatched += 1;
-            return completion;
-        };
-        let p = self.pending.get_mut(&key).expect("looked up above");
-        p.cqes += 1;
-        if self.worker == Some(Worker::IoWq) {
-            p.paths.insert(Paths::ASYNC);
+            cqes,
+            latency_ns: Some(latency_ns),
+            paths,
+            object,
+            creds,
         }
-        completion.request = Some(p.reference());
-        completion.cqes = p.cqes;
-        completion.latency_ns = Some(ts.saturating_sub(p.submit_ts));
-        completion.paths = p.paths;
-        if terminal {
-            completion.object = p.object.take();
-            completion.creds = p.creds.take();
-        }
-        if terminal && let Some(old) = self.pending.remove(&key) {
-            self.forget_user_data(ring, old.user_data, old.id);
-            self.remember(key, old.reference());
-        }
-        completion
     }
 
     /// The request an intermediate event is about, marking the path it
@@ -911,6 +943,29 @@ impl Tracker {
                 sqe_flags: None,
             },
         }
+    }
+}
+
+/// The process an event belongs to: before 5.12 io-wq and SQPOLL ran on
+/// kernel threads of their own, and the request still belongs to the
+/// ring's owner.
+fn owned_by(worker: Option<Worker>, ring: Option<RingRef>, pid: u32) -> u32 {
+    match ring.and_then(|r| r.owner) {
+        Some(owner) if worker.is_some() => owner,
+        _ => pid,
+    }
+}
+
+/// The task of a request event.
+fn task(header: &RecordHeader, comm: Comm, pid: u32) -> Task {
+    Task {
+        ts_ns: header.ts_ns,
+        pid,
+        tid: header.tid,
+        uid: header.uid,
+        gid: header.gid,
+        comm_bytes: comm,
+        context: None,
     }
 }
 
@@ -1082,7 +1137,11 @@ mod tests {
                 (40, flags, 8),
             ],
         );
-        match t.process(&h, RecordKind::Submit, &b).unwrap().detail {
+        match t
+            .process_request(&h, RecordKind::Submit, &b)
+            .unwrap()
+            .detail
+        {
             RequestDetail::Submit { request, .. } => request,
             other => panic!("{other:?}"),
         }
@@ -1107,7 +1166,11 @@ mod tests {
                 (36, u64::from(cflags), 4),
             ],
         );
-        match t.process(&h, RecordKind::Complete, &b).unwrap().detail {
+        match t
+            .process_request(&h, RecordKind::Complete, &b)
+            .unwrap()
+            .detail
+        {
             RequestDetail::Complete(c) => c,
             other => panic!("{other:?}"),
         }
@@ -1239,8 +1302,10 @@ mod tests {
                 (32, 0xffff_0000, 8),
             ],
         );
-        let RequestDetail::CqeOverflow(c) =
-            t.process(&h, RecordKind::CqeOverflow, &b).unwrap().detail
+        let RequestDetail::CqeOverflow(c) = t
+            .process_request(&h, RecordKind::CqeOverflow, &b)
+            .unwrap()
+            .detail
         else {
             panic!()
         };
@@ -1297,7 +1362,7 @@ mod tests {
             1,
             &[(8, 4, 4), (16, RING, 8), (32, 2, 4)],
         );
-        let ev = t.process(&h, RecordKind::RingCreate, &b).unwrap();
+        let ev = t.process_request(&h, RecordKind::RingCreate, &b).unwrap();
         let ring = ev.ring.unwrap();
         assert_ne!(ring.id, first);
         assert_eq!(
@@ -1327,7 +1392,7 @@ mod tests {
         let b = submit(&mut t, 1, 0xb0, 2, 0);
         complete(&mut t, 2, 0xa0, 1, -9, 0);
         let (h, bytes) = record(RecordKind::FailLink, 3, &[(8, 0xa0, 8), (16, 0xb0, 8)]);
-        let ev = t.process(&h, RecordKind::FailLink, &bytes).unwrap();
+        let ev = t.process_request(&h, RecordKind::FailLink, &bytes).unwrap();
         assert_eq!(ev.ring, None);
         let RequestDetail::FailLink { request, next } = ev.detail else {
             panic!()
@@ -1354,7 +1419,10 @@ mod tests {
             request,
             force_nonblock,
             ..
-        } = t.process(&h, RecordKind::Submit, &b).unwrap().detail
+        } = t
+            .process_request(&h, RecordKind::Submit, &b)
+            .unwrap()
+            .detail
         else {
             panic!()
         };
@@ -1367,7 +1435,10 @@ mod tests {
             9,
             &[(8, RING, 8), (16, 42, 8), (24, (-11i64) as u64, 8)],
         );
-        let RequestDetail::Complete(c) = t.process(&h, RecordKind::Complete, &b).unwrap().detail
+        let RequestDetail::Complete(c) = t
+            .process_request(&h, RecordKind::Complete, &b)
+            .unwrap()
+            .detail
         else {
             panic!()
         };
@@ -1397,7 +1468,7 @@ mod tests {
                 )
             };
             b[..hb.len()].copy_from_slice(hb);
-            let ev = t.process(&h, RecordKind::Submit, &b).unwrap();
+            let ev = t.process_request(&h, RecordKind::Submit, &b).unwrap();
             (ev.worker, ev.task.pid)
         };
         let read = HDR_TASK_FLAGS_READ;
@@ -1451,7 +1522,11 @@ mod tests {
                 (40, flags, 8),
             ],
         );
-        match t.process(&h, RecordKind::Submit, &b).unwrap().detail {
+        match t
+            .process_request(&h, RecordKind::Submit, &b)
+            .unwrap()
+            .detail
+        {
             RequestDetail::Submit { creds, object, .. } => {
                 assert_eq!(object, None, "a NOP has no object");
                 creds
