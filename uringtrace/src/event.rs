@@ -404,13 +404,17 @@ impl Decoder {
                 }
             }
             _ => {
-                let mut event = self.tracker.process(&header, kind, bytes)?;
-                if self.tracker.take_awaiting_object()
-                    && let Event::Request(event) = event
-                {
-                    self.held = Some(event);
-                } else {
-                    emit(&mut event);
+                // The event is used where process put it: moved out of its
+                // Result (by `?`), it was copied twice more.
+                let mut result = self.tracker.process(&header, kind, bytes);
+                match &mut result {
+                    Ok(event) if !self.tracker.take_awaiting_object() => emit(event),
+                    Ok(_) => {
+                        if let Ok(Event::Request(event)) = result {
+                            self.held = Some(event);
+                        }
+                    }
+                    Err(_) => return result.map(drop),
                 }
             }
         }

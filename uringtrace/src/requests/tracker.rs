@@ -428,6 +428,9 @@ impl Tracker {
         self.rings.insert(ptr, ring);
     }
 
+    // Inlined into `process`, the detail is written straight into the
+    // returned event (returned, it was one more copy).
+    #[inline(always)]
     fn detail(
         &mut self,
         kind: RecordKind,
