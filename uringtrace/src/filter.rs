@@ -18,7 +18,7 @@ pub struct EventFilter {
 
 impl EventFilter {
     pub fn accepts(&self, event: &Event) -> bool {
-        if !self.events.shows(event.name()) {
+        if !self.events.shows_event(event) {
             return false;
         }
         match event {

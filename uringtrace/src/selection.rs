@@ -8,7 +8,11 @@ use uringtrace_common::{
     request::{OpcodeFilter, REQUEST_TRACEPOINTS},
 };
 
-use crate::decode::sqe_opcodes::{IO_URING_OPS, OP_PREFIX};
+use crate::{
+    decode::sqe_opcodes::{IO_URING_OPS, OP_PREFIX},
+    event::{Call, Event},
+    requests::event::RequestDetail,
+};
 
 /// Every event name, as in the JSON `event` field; the index is the bit
 /// in [`EventSelection`].
@@ -34,6 +38,37 @@ pub const EVENT_NAMES: [&str; 20] = [
     "short_write",
     "file_get",
 ];
+
+/// The index in [`EVENT_NAMES`] of the event's name (a test checks every
+/// kind against the names).
+fn event_index(event: &Event) -> u32 {
+    match event {
+        Event::Syscall(e) => match e.call {
+            Call::Setup(_) => 0,
+            Call::Enter(_) => 1,
+            Call::Register(_) => 2,
+        },
+        Event::Request(e) => match e.detail {
+            RequestDetail::RingCreate { .. } => 3,
+            RequestDetail::RingRegister { .. } => 4,
+            RequestDetail::Submit { .. } => 5,
+            RequestDetail::Complete(_) => 6,
+            RequestDetail::Failed { .. } => 7,
+            RequestDetail::CqeOverflow(_) => 8,
+            RequestDetail::Async { .. } => 9,
+            RequestDetail::PollArm { .. } => 10,
+            RequestDetail::TaskAdd { .. } => 11,
+            RequestDetail::Defer { .. } => 12,
+            RequestDetail::Link { .. } => 13,
+            RequestDetail::FailLink { .. } => 14,
+            RequestDetail::CqringWait { .. } => 15,
+            RequestDetail::TaskWorkRun { .. } => 16,
+            RequestDetail::LocalWorkRun { .. } => 17,
+            RequestDetail::ShortWrite { .. } => 18,
+            RequestDetail::FileGet { .. } => 19,
+        },
+    }
+}
 
 const SYSCALLS: u32 = 0b111;
 const REQUESTS: u32 = ((1 << EVENT_NAMES.len()) - 1) & !SYSCALLS;
@@ -134,6 +169,12 @@ impl EventSelection {
         bit(name).is_some_and(|b| self.0 & b != 0)
     }
 
+    /// [`Self::shows`] of the event's name, by its kind: the name looked
+    /// up among [`EVENT_NAMES`] was string comparisons on every event.
+    pub fn shows_event(&self, event: &Event) -> bool {
+        self.0 & (1 << event_index(event)) != 0
+    }
+
     pub fn any_request(&self) -> bool {
         self.0 & REQUESTS != 0
     }
@@ -204,6 +245,178 @@ impl OpcodeSelection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kind's index and the name it is shown by agree, for every kind.
+    #[test]
+    fn event_index_is_the_names_index() {
+        use crate::{
+            event::{
+                Comm, EnterArgument, EnterCall, Outcome, Read, RegisterCall, SetupCall,
+                SyscallEvent, Task,
+            },
+            requests::event::{Completion, FailedSqe, Match, Paths, RequestEvent, RequestRef},
+        };
+        let task = Task {
+            ts_ns: 0,
+            pid: 1,
+            tid: 1,
+            uid: 0,
+            gid: 0,
+            comm_bytes: Comm::from_kernel(b"x"),
+            context: None,
+        };
+        let request = RequestRef {
+            id: None,
+            user_data: 0,
+            opcode: None,
+            sqe_flags: None,
+        };
+        let cqe = Completion {
+            request: None,
+            matched: Match::None,
+            user_data: 0,
+            res: 0,
+            cflags: None,
+            extra: None,
+            lost: false,
+            terminal: true,
+            cqes: 1,
+            latency_ns: None,
+            paths: Paths::default(),
+            object: None,
+            creds: None,
+        };
+        let sqe = FailedSqe {
+            opcode: 0,
+            flags: 0,
+            ioprio: 0,
+            off: 0,
+            addr: 0,
+            len: 0,
+            op_flags: 0,
+            buf_index: 0,
+            personality: 0,
+            file_index: 0,
+            addr3: 0,
+        };
+        let details = [
+            RequestDetail::RingCreate {
+                fd: 0,
+                sq_entries: 0,
+                cq_entries: 0,
+                flags: 0,
+            },
+            RequestDetail::RingRegister {
+                opcode: 0,
+                nr_files: 0,
+                nr_bufs: 0,
+                ret: 0,
+            },
+            RequestDetail::Submit {
+                request,
+                req_flags: 0,
+                sq_thread: false,
+                force_nonblock: None,
+                object: None,
+                creds: None,
+                hook: None,
+            },
+            RequestDetail::Complete(cqe.clone()),
+            RequestDetail::Failed {
+                request,
+                sqe,
+                error: 0,
+            },
+            RequestDetail::CqeOverflow(cqe),
+            RequestDetail::Async {
+                request,
+                req_flags: 0,
+                hashed: None,
+            },
+            RequestDetail::PollArm {
+                request,
+                mask: 0,
+                events: 0,
+            },
+            RequestDetail::TaskAdd { request, mask: 0 },
+            RequestDetail::Defer { request },
+            RequestDetail::Link {
+                request,
+                target: None,
+            },
+            RequestDetail::FailLink {
+                request,
+                next: None,
+            },
+            RequestDetail::CqringWait { min_events: 0 },
+            RequestDetail::TaskWorkRun {
+                count: 0,
+                loops: None,
+            },
+            RequestDetail::LocalWorkRun { count: 0, loops: 0 },
+            RequestDetail::ShortWrite {
+                fpos: 0,
+                wanted: 0,
+                got: 0,
+            },
+            RequestDetail::FileGet { request, fd: 0 },
+        ];
+        let mut events: Vec<Event> = details
+            .into_iter()
+            .map(|detail| {
+                Event::Request(RequestEvent {
+                    task: task.clone(),
+                    worker: None,
+                    ring: None,
+                    detail,
+                })
+            })
+            .collect();
+        let calls = [
+            Call::Setup(SetupCall {
+                entries: 0,
+                params_ptr: 0,
+                params: Read::None,
+                params_out: Read::None,
+            }),
+            Call::Enter(EnterCall {
+                fd: 0,
+                to_submit: 0,
+                min_complete: 0,
+                flags: 0,
+                argp: 0,
+                argsz: 0,
+                arg: EnterArgument::ExtReg { offset: 0 },
+            }),
+            Call::Register(RegisterCall {
+                fd: 0,
+                opcode: 0,
+                arg: 0,
+                nr_args: 0,
+            }),
+        ];
+        events.extend(calls.into_iter().map(|call| {
+            Event::Syscall(SyscallEvent {
+                task: task.clone(),
+                outcome: Outcome {
+                    ret: 0,
+                    duration_ns: 0,
+                    entry_missing: false,
+                },
+                call,
+            })
+        }));
+        assert_eq!(events.len(), EVENT_NAMES.len());
+        for event in &events {
+            assert_eq!(EVENT_NAMES[event_index(event) as usize], event.name());
+        }
+        for (i, name) in EVENT_NAMES.iter().enumerate() {
+            let one = EventSelection::parse(name).unwrap();
+            for event in &events {
+                assert_eq!(one.shows_event(event), one.shows(event.name()), "{i}");
+            }
+        }
+    }
 
     #[test]
     fn parses_names_aliases_and_groups() {

@@ -280,7 +280,7 @@ fn decimal_len(n: u64) -> usize {
         p
     };
     let bits = 64 - (n | 1).leading_zeros() as usize;
-    let guess = bits * 1233 >> 12;
+    let guess = (bits * 1233) >> 12;
     (guess + usize::from(n >= POW10[guess])).max(1)
 }
 
