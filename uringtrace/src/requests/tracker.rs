@@ -856,9 +856,17 @@ impl Tracker {
     ) -> Completion {
         let flags = cflags.unwrap_or(0);
         let terminal = flags & CQE_F_MORE == 0;
-        let by_req = req
-            .map(|r| (ring, r))
-            .filter(|k| self.pending.contains_key(k));
+        // A request's last CQE takes its entry out at once: one hash
+        // lookup per CQE where a look, a borrow and a removal took three.
+        let mut taken = None;
+        let by_req = match req.map(|r| (ring, r)) {
+            Some(k) if terminal => {
+                taken = self.pending.remove(&k);
+                taken.is_some().then_some(k)
+            }
+            Some(k) => self.pending.contains_key(&k).then_some(k),
+            None => None,
+        };
         let (key, matched) = match by_req {
             Some(k) => (Some(k), Match::Request),
             // Multishot and overflowed CQEs come without a request; a
@@ -891,9 +899,13 @@ impl Tracker {
                 creds: None,
             };
         };
-        let p = self.pending.get_mut(&key).expect("looked up above");
+        let io_wq = self.worker == Some(Worker::IoWq);
+        let p = match taken.as_mut() {
+            Some(p) => p,
+            None => self.pending.get_mut(&key).expect("looked up above"),
+        };
         p.cqes += 1;
-        if self.worker == Some(Worker::IoWq) {
+        if io_wq {
             p.paths.insert(Paths::ASYNC);
         }
         let request = p.reference();
@@ -903,7 +915,12 @@ impl Tracker {
         } else {
             (None, None)
         };
-        if terminal && let Some(old) = self.pending.remove(&key) {
+        let finished = if terminal {
+            taken.or_else(|| self.pending.remove(&key))
+        } else {
+            None
+        };
+        if let Some(old) = finished {
             self.forget_user_data(ring, old.user_data, old.id);
             self.remember(key, old.reference());
         }
