@@ -12,7 +12,7 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use uringtrace_common::{
-    HDR_ENTRY_MISSING_FLAG, RecordHeader, RecordKind, counters, hook_mode,
+    HDR_ENTRY_MISSING_FLAG, RECORD_VERSION, RecordHeader, RecordKind, counters, hook_mode,
     summary::{SUMMARY_ONLY, SYSCALL_ENTER, SYSCALL_REGISTER, SYSCALL_SETUP},
     syscall::{
         ENTER_ARG_EXT, ENTER_ARG_EXT_REG, ENTER_ARG_SIGSET, EnterArg, EnterRecord,
@@ -23,7 +23,7 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{Task, current_task, header, output, reserve_only, submit_flags},
+    emit::{Task, current_task, header, output, reserve_only, submit_flags, zero},
     maps::{EVENTS, INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
     process_filter::is_traced,
     summary,
@@ -41,16 +41,22 @@ pub trait CallRecord: Copy + 'static {
     /// Its slot in the summary's SYSCALL_STATS.
     const SUMMARY_INDEX: u32;
     fn prefix(&mut self) -> (&mut RecordHeader, &mut SyscallResult);
-    /// A record with `header` and nothing known of the call in `slot`, the
-    /// caller's stack: every argument zero, every read status READ_NONE
-    /// (which is 0). Built in place: returned by value, it would be a
-    /// second copy in a stack frame the verifier caps at 512 bytes.
+    /// A record of this kind with nothing known of the call, in `slot`, the
+    /// caller's stack: every field zero (every read status READ_NONE, which
+    /// is 0) but the header's version and kind. Built in place: returned
+    /// by value, it would be a second copy in a stack frame the verifier
+    /// caps at 512 bytes; and the header's zeroes written as a value would
+    /// compile to the byte-wise memset again.
     #[inline(always)]
-    fn unknown_args_in(slot: &mut core::mem::MaybeUninit<Self>, header: RecordHeader) -> &mut Self {
+    fn unknown_args_in(slot: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
         // SAFETY: zero_in made every byte 0, valid for records of plain
         // integers (#[repr(C)]).
         let record = unsafe { &mut *Self::zero_in(slot.as_mut_ptr()) };
-        *record.prefix().0 = header;
+        let head = record.prefix().0;
+        unsafe {
+            core::ptr::write_volatile(&mut head.version, RECORD_VERSION);
+            core::ptr::write_volatile(&mut head.kind, Self::KIND as u16);
+        }
         record
     }
     /// Zeroes the record at `at` a word at a time (`mem::zeroed` compiles
@@ -166,6 +172,24 @@ fn begin<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task, record: &T) {
     }
 }
 
+/// The current thread's slot, to write the call's record into in place
+/// (built on the stack and copied in, it cost a copy and a memset per
+/// call); a thread's first call inserts it. None when the table is full
+/// (counted).
+#[inline(always)]
+fn slot_of<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> Option<*mut T> {
+    if let Some(slot) = inflight.get_ptr_mut(task.tid) {
+        return Some(slot);
+    }
+    let mut fresh = core::mem::MaybeUninit::uninit();
+    let record: &T = T::unknown_args_in(&mut fresh);
+    if inflight.insert(task.tid, record, 0).is_err() {
+        count(counters::INFLIGHT_FULL);
+        return None;
+    }
+    inflight.get_ptr_mut(task.tid)
+}
+
 /// The in-flight call of the current thread, if its entry was seen: a slot
 /// whose start time is 0 is one whose call has finished.
 #[inline(always)]
@@ -190,10 +214,10 @@ fn begin_timed_only<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> bo
         unsafe { (*slot).prefix().0.ts_ns = now };
         return true;
     }
-    let mut head = RecordHeader::empty(T::KIND);
-    head.ts_ns = now;
     let mut slot = core::mem::MaybeUninit::uninit();
-    let record: &T = T::unknown_args_in(&mut slot, head);
+    let record = T::unknown_args_in(&mut slot);
+    record.prefix().0.ts_ns = now;
+    let record: &T = record;
     if inflight.insert(task.tid, record, 0).is_err() {
         count(counters::INFLIGHT_FULL);
     }
@@ -292,18 +316,21 @@ pub fn try_enter_io_uring_enter(ctx: &impl SyscallArgs) -> Result<(), i32> {
     }
     let [fd, to_submit, min_complete, flags, argp, argsz] = ctx.args()?;
     let flags = flags as u32;
-    let record = EnterRecord {
-        header: header(RecordKind::Enter, task),
-        result: SyscallResult::default(),
-        fd: fd as u32,
-        to_submit: to_submit as u32,
-        min_complete: min_complete as u32,
-        flags,
-        argp,
-        argsz,
-        arg: read_enter_arg(flags, argp, argsz),
+    let Some(slot) = slot_of(&INFLIGHT_ENTER, task) else {
+        return Ok(());
     };
-    begin(&INFLIGHT_ENTER, task, &record);
+    // Only this thread uses its slot.
+    let record = unsafe { &mut *slot };
+    record.header = header(RecordKind::Enter, task);
+    zero(&mut record.result.ret);
+    zero(&mut record.result.duration_ns);
+    record.fd = fd as u32;
+    record.to_submit = to_submit as u32;
+    record.min_complete = min_complete as u32;
+    record.flags = flags;
+    record.argp = argp;
+    record.argsz = argsz;
+    record.arg = read_enter_arg(flags, argp, argsz);
     Ok(())
 }
 
@@ -497,7 +524,8 @@ pub fn try_enter_io_uring_setup(ctx: &impl SyscallArgs) -> Result<(), i32> {
     }
     let params_ptr = arg(ctx, 1)?;
     let mut slot = core::mem::MaybeUninit::uninit();
-    let record = SetupRecord::unknown_args_in(&mut slot, header(RecordKind::Setup, task));
+    let record = SetupRecord::unknown_args_in(&mut slot);
+    record.header = header(RecordKind::Setup, task);
     record.entries = arg(ctx, 0)? as u32;
     record.params_ptr = params_ptr;
     if params_ptr != 0 {
