@@ -24,6 +24,20 @@ pub fn zero<T: Default>(place: &mut T) {
     unsafe { core::ptr::write_volatile(place, T::default()) };
 }
 
+/// Zeroes the `T` at `at` a word at a time, for the same reason as
+/// [`zero`] (`mem::zeroed` and `[0; N]` compile to the byte-wise memset);
+/// in place, because a value returned is copied (by memset again). `T`'s
+/// size must be a multiple of 8, and `at` 8-aligned and valid for a `T`.
+#[inline(always)]
+pub fn zero_words_in<T>(at: *mut T) -> *mut T {
+    const { assert!(size_of::<T>().is_multiple_of(8)) };
+    let words = at.cast::<u64>();
+    for i in 0..size_of::<T>() / 8 {
+        unsafe { words.add(i).write_volatile(0) };
+    }
+    at
+}
+
 /// The calling task's identity, split once per program run.
 #[derive(Clone, Copy)]
 pub struct Task {

@@ -21,7 +21,7 @@ use uringtrace_common::{
 
 use crate::{
     config::{self, recipe_offset as at},
-    emit::{load, zero},
+    emit::{load, zero, zero_words_in},
     request_objects::object_in_submit,
     requests::{CREATE, RawRecord, emit, try_create},
 };
@@ -35,15 +35,10 @@ pub struct Rebuilt {
 }
 
 impl Rebuilt {
-    /// A zeroed record in `slot`, the caller's stack: zeroed word by word
-    /// (`[0; N]` compiles to a call to the byte-wise memset, see `zero`)
-    /// and in place (returned by value it is copied, by memset again).
+    /// A zeroed record in `slot`, the caller's stack (see `zero_words_in`).
     #[inline(always)]
     fn zeroed_in(slot: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
-        let words = slot.as_mut_ptr().cast::<u64>();
-        for i in 0..RAW_SMALL / 8 {
-            unsafe { words.add(i).write_volatile(0) };
-        }
+        zero_words_in(slot.as_mut_ptr());
         unsafe { slot.assume_init_mut() }
     }
 

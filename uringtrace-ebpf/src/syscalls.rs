@@ -23,7 +23,7 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{Task, current_task, header, output, reserve_only, submit_flags, zero},
+    emit::{Task, current_task, header, output, reserve_only, submit_flags, zero, zero_words_in},
     maps::{EVENTS, INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
     process_filter::is_traced,
     summary,
@@ -49,26 +49,15 @@ pub trait CallRecord: Copy + 'static {
     /// compile to the byte-wise memset again.
     #[inline(always)]
     fn unknown_args_in(slot: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
-        // SAFETY: zero_in made every byte 0, valid for records of plain
+        // SAFETY: zero_words_in made every byte 0, valid for records of plain
         // integers (#[repr(C)]).
-        let record = unsafe { &mut *Self::zero_in(slot.as_mut_ptr()) };
+        let record = unsafe { &mut *zero_words_in(slot.as_mut_ptr()) };
         let head = record.prefix().0;
         unsafe {
             core::ptr::write_volatile(&mut head.version, RECORD_VERSION);
             core::ptr::write_volatile(&mut head.kind, Self::KIND as u16);
         }
         record
-    }
-    /// Zeroes the record at `at` a word at a time (`mem::zeroed` compiles
-    /// to the byte-wise memset, see emit::zero).
-    #[inline(always)]
-    fn zero_in(at: *mut Self) -> *mut Self {
-        const { assert!(size_of::<Self>().is_multiple_of(8)) };
-        let words = at.cast::<u64>();
-        for i in 0..size_of::<Self>() / 8 {
-            unsafe { words.add(i).write_volatile(0) };
-        }
-        at
     }
     /// Reads what the kernel wrote back through the arguments (setup only).
     fn at_exit(&mut self) {}
@@ -279,7 +268,7 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
                 count(counters::RINGBUF_FULL);
                 return Ok(());
             };
-            let record = unsafe { &mut *T::zero_in(entry.as_mut_ptr()) };
+            let record = unsafe { &mut *zero_words_in(entry.as_mut_ptr()) };
             let (head, result) = record.prefix();
             *head = header(T::KIND, task);
             head.flags |= HDR_ENTRY_MISSING_FLAG;
