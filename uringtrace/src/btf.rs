@@ -335,21 +335,7 @@ impl BtfTypes {
                 types.extend_from_slice(&word.to_ne_bytes());
             }
         }
-        let mut blob = Vec::with_capacity(HEADER_LEN + types.len() + strings.len());
-        blob.extend_from_slice(&BTF_MAGIC.to_ne_bytes());
-        blob.extend_from_slice(&[1, 0]); // version, flags
-        for word in [
-            HEADER_LEN as u32,
-            0,
-            types.len() as u32,
-            types.len() as u32,
-            strings.len() as u32,
-        ] {
-            blob.extend_from_slice(&word.to_ne_bytes());
-        }
-        blob.extend_from_slice(&types);
-        blob.extend_from_slice(&strings);
-        blob
+        btf_blob(&types, &strings)
     }
 
     /// The ids of the structs or typedefs (`kind`) called `name`.
@@ -493,6 +479,26 @@ fn tail_len(kind: u32, vlen: usize) -> Option<usize> {
     })
 }
 
+/// A BTF blob (this machine's byte order) of a type section and a string
+/// section.
+fn btf_blob(types: &[u8], strings: &[u8]) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(HEADER_LEN + types.len() + strings.len());
+    blob.extend_from_slice(&BTF_MAGIC.to_ne_bytes());
+    blob.extend_from_slice(&[1, 0]); // version, flags
+    for word in [
+        HEADER_LEN as u32,
+        0,
+        types.len() as u32,
+        types.len() as u32,
+        strings.len() as u32,
+    ] {
+        blob.extend_from_slice(&word.to_ne_bytes());
+    }
+    blob.extend_from_slice(types);
+    blob.extend_from_slice(strings);
+    blob
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,21 +517,7 @@ mod tests {
             let tail = tail_len(kind, usize::from(vlen)).expect("known kind");
             type_bytes.extend(std::iter::repeat_n(0u8, tail));
         }
-        let mut data = Vec::new();
-        data.extend_from_slice(&BTF_MAGIC.to_ne_bytes());
-        data.extend_from_slice(&[1, 0]);
-        for field in [
-            HEADER_LEN as u32,
-            0,
-            type_bytes.len() as u32,
-            type_bytes.len() as u32,
-            strings.len() as u32,
-        ] {
-            data.extend_from_slice(&field.to_ne_bytes());
-        }
-        data.extend_from_slice(&type_bytes);
-        data.extend_from_slice(&strings);
-        data
+        btf_blob(&type_bytes, &strings)
     }
 
     #[test]
