@@ -143,7 +143,9 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     if config::filter_mode() == FILTER_ALL {
         return Ok(());
     }
-    // Before the removals: a pid is only reused once its task is gone.
+    // Before the removals, and after them below: an answer cached on
+    // another CPU between the two, before the removal took effect, is
+    // invalidated by the second.
     filter_changed();
     if task.tid != task.tgid
         && let Some(how) = TRACED_TGIDS.get_ptr(task.tid)
@@ -164,5 +166,6 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     if group_dead {
         let _ = TRACED_TGIDS.remove(task.tgid);
     }
+    filter_changed();
     Ok(())
 }
