@@ -38,7 +38,7 @@ pub static FILTER_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
 /// The last thread group looked up in TRACED_TGIDS on this CPU, packed in
 /// one word so that a program preempted while writing it (preemptible
 /// kernels run tracing programs preemptibly) cannot leave half of it:
-/// tgid (32 bits), FILTER_GENERATION's low 31 bits, traced (1 bit).
+/// see process_filter::cache_key.
 #[map]
 pub static TGID_CACHE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 

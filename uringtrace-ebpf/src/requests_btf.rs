@@ -210,9 +210,7 @@ pub fn io_uring_create_btf(ctx: BtfTracePointContext) -> i32 {
 pub fn io_uring_submit_btf(ctx: BtfTracePointContext) -> i32 {
     let mut slot = core::mem::MaybeUninit::uninit();
     let record = rebuild(&ctx, TP_SUBMIT, &mut slot);
-    if config::objects_in_submit() {
-        object_in_submit(ctx.arg(0));
-    }
+    object_in_submit(ctx.arg(0));
     let _ = emit::<_, RAW_SMALL>(record, TP_SUBMIT);
     0
 }

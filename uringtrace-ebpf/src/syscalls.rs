@@ -95,18 +95,24 @@ fn ctx_u64<const OFFSET: usize>(ctx: &TracePointContext) -> u64 {
     unsafe { *(ctx.as_ptr().cast::<u8>().add(OFFSET) as *const u64) }
 }
 
+/// Argument `n` at USUAL_ARGS_OFFSET (a constant offset per argument).
+#[inline(always)]
+fn usual_arg(ctx: &TracePointContext, n: usize) -> u64 {
+    match n {
+        0 => ctx_u64::<{ USUAL_ARGS_OFFSET }>(ctx),
+        1 => ctx_u64::<{ USUAL_ARGS_OFFSET + 8 }>(ctx),
+        2 => ctx_u64::<{ USUAL_ARGS_OFFSET + 16 }>(ctx),
+        3 => ctx_u64::<{ USUAL_ARGS_OFFSET + 24 }>(ctx),
+        4 => ctx_u64::<{ USUAL_ARGS_OFFSET + 32 }>(ctx),
+        _ => ctx_u64::<{ USUAL_ARGS_OFFSET + 40 }>(ctx),
+    }
+}
+
 impl SyscallArgs for TracePointContext {
     #[inline(always)]
     fn arg(&self, n: usize) -> Result<u64, i32> {
         if config::syscall_args_offset() == USUAL_ARGS_OFFSET {
-            return Ok(match n {
-                0 => ctx_u64::<{ USUAL_ARGS_OFFSET }>(self),
-                1 => ctx_u64::<{ USUAL_ARGS_OFFSET + 8 }>(self),
-                2 => ctx_u64::<{ USUAL_ARGS_OFFSET + 16 }>(self),
-                3 => ctx_u64::<{ USUAL_ARGS_OFFSET + 24 }>(self),
-                4 => ctx_u64::<{ USUAL_ARGS_OFFSET + 32 }>(self),
-                _ => ctx_u64::<{ USUAL_ARGS_OFFSET + 40 }>(self),
-            });
+            return Ok(usual_arg(self, n));
         }
         unsafe { self.read_at::<u64>(config::syscall_args_offset() + n * 8) }
     }
@@ -115,14 +121,7 @@ impl SyscallArgs for TracePointContext {
     #[inline(always)]
     fn args(&self) -> Result<[u64; 6], i32> {
         if config::syscall_args_offset() == USUAL_ARGS_OFFSET {
-            return Ok([
-                ctx_u64::<{ USUAL_ARGS_OFFSET }>(self),
-                ctx_u64::<{ USUAL_ARGS_OFFSET + 8 }>(self),
-                ctx_u64::<{ USUAL_ARGS_OFFSET + 16 }>(self),
-                ctx_u64::<{ USUAL_ARGS_OFFSET + 24 }>(self),
-                ctx_u64::<{ USUAL_ARGS_OFFSET + 32 }>(self),
-                ctx_u64::<{ USUAL_ARGS_OFFSET + 40 }>(self),
-            ]);
+            return Ok([0, 1, 2, 3, 4, 5].map(|n| usual_arg(self, n)));
         }
         unsafe { self.read_at::<[u64; 6]>(config::syscall_args_offset()) }
     }
@@ -195,20 +194,9 @@ fn begin_timed_only<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> bo
     if config::summary_mode() != SUMMARY_ONLY {
         return false;
     }
-    let now = unsafe { bpf_ktime_get_ns() };
-    // The thread's slot from its earlier calls, if any, only gets the new
-    // start time: building a whole zeroed record to copy over it costs a
-    // byte-wise memset of its size on every call.
-    if let Some(slot) = inflight.get_ptr_mut(task.tid) {
-        unsafe { (*slot).prefix().0.ts_ns = now };
-        return true;
-    }
-    let mut slot = core::mem::MaybeUninit::uninit();
-    let record = T::unknown_args_in(&mut slot);
-    record.prefix().0.ts_ns = now;
-    let record: &T = record;
-    if inflight.insert(task.tid, record, 0).is_err() {
-        count(counters::INFLIGHT_FULL);
+    // The thread's slot only gets the new start time.
+    if let Some(slot) = slot_of(inflight, task) {
+        unsafe { (*slot).prefix().0.ts_ns = bpf_ktime_get_ns() };
     }
     true
 }

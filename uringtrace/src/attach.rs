@@ -1062,7 +1062,35 @@ fn cgroup_id(path: &Path) -> anyhow::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::release_at_least;
+    use super::{release_at_least, task_layout};
+    use crate::btf::{BtfTypes, VMLINUX_BTF};
+
+    /// The headers' plain-load path is taken on a kernel that has what it
+    /// needs: falling back to the helpers here would pass every test and
+    /// only cost time.
+    #[test]
+    fn task_layout_is_found_on_this_kernel() {
+        let release = super::kernel_release();
+        if !release_at_least(&release, (5, 11)) {
+            eprintln!(
+                "skipped: task_layout_is_found_on_this_kernel: kernel {release} predates 5.11"
+            );
+            return;
+        }
+        let Ok(btf) = BtfTypes::read(std::path::Path::new(VMLINUX_BTF)) else {
+            eprintln!("skipped: task_layout_is_found_on_this_kernel: no readable {VMLINUX_BTF}");
+            return;
+        };
+        let layout = task_layout(Ok(&btf)).expect("the header's task fields in this kernel's BTF");
+        assert_eq!(layout.enabled, 1);
+        // Neighbours in every kernel's task_struct and cred.
+        assert_eq!(layout.tgid, layout.pid + 4);
+        assert_eq!(layout.cred_gid, layout.cred_uid + 4);
+        assert!(
+            layout.comm > layout.cred,
+            "comm follows the creds in task_struct"
+        );
+    }
 
     #[test]
     fn kernel_releases() {

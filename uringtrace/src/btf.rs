@@ -547,7 +547,7 @@ mod tests {
     fn enum_values_of_anonymous_and_64_bit_enums() {
         // One anonymous ENUM {A_BIT = 3, REQ_F_CREDS_BIT = 19} and one
         // ENUM64 {BIG = 1 << 40}, laid out by hand.
-        let mut strings = b"\0A_BIT\0REQ_F_CREDS_BIT\0BIG\0".to_vec();
+        let strings = b"\0A_BIT\0REQ_F_CREDS_BIT\0BIG\0".to_vec();
         let name = |s: &[u8], n: &str| {
             s.windows(n.len() + 1)
                 .position(|w| &w[..n.len()] == n.as_bytes() && w[n.len()] == 0)
@@ -565,21 +565,7 @@ mod tests {
         for word in [0, (KIND_ENUM64 << 24) | 1, 8, big, 0, 1 << 8] {
             types.extend_from_slice(&u32::to_ne_bytes(word));
         }
-        let mut data = Vec::new();
-        data.extend_from_slice(&BTF_MAGIC.to_ne_bytes());
-        data.extend_from_slice(&[1, 0]);
-        for field in [
-            HEADER_LEN as u32,
-            0,
-            types.len() as u32,
-            types.len() as u32,
-            strings.len() as u32,
-        ] {
-            data.extend_from_slice(&field.to_ne_bytes());
-        }
-        data.append(&mut types);
-        data.append(&mut strings);
-        let btf = BtfTypes::parse(data).unwrap();
+        let btf = BtfTypes::parse(btf_blob(&types, &strings)).unwrap();
         assert_eq!(btf.enum_value("REQ_F_CREDS_BIT"), Some(19));
         assert_eq!(btf.enum_value("A_BIT"), Some(3));
         assert_eq!(btf.enum_value("BIG"), Some(1 << 40));
