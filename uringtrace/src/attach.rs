@@ -6,7 +6,7 @@ use std::{os::fd::AsRawFd as _, path::Path};
 use anyhow::{Context as _, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePoint, KProbe, RawTracePoint, TracePoint},
 };
 use uringtrace_common::{
@@ -24,6 +24,7 @@ use uringtrace_common::{
 
 use crate::{
     btf::{BtfTypes, VMLINUX_BTF},
+    event_ring::EventRing,
     requests::{
         layout::RequestFormats,
         object::{ObjectSupport, layout_from_btf as object_layout_from_btf},
@@ -154,7 +155,7 @@ fn syscall_hook(mode: AttachMode, tracepoints: bool) -> anyhow::Result<SyscallHo
 /// A loaded, attached tracer. Dropping it detaches every program.
 pub struct Attached {
     pub ebpf: Ebpf,
-    pub events: RingBuf<MapData>,
+    pub events: EventRing,
     pub counters: PerCpuArray<MapData, u64>,
     pub traced: BpfHashMap<MapData, u32, u8>,
     /// This kernel's io_uring tracepoint layouts, for decoding.
@@ -518,10 +519,11 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
         ),
     };
 
-    let events = RingBuf::try_from(
-        ebpf.take_map("EVENTS")
-            .context("eBPF object lacks EVENTS")?,
-    )?;
+    let events = match ebpf.take_map("EVENTS") {
+        Some(Map::RingBuf(data)) => EventRing::new(data).context("reading the ring buffer")?,
+        Some(_) => bail!("the eBPF object's EVENTS is not a ring buffer"),
+        None => bail!("eBPF object lacks EVENTS"),
+    };
     let counters = PerCpuArray::try_from(
         ebpf.take_map("COUNTERS")
             .context("eBPF object lacks COUNTERS")?,

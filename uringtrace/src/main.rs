@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod decode;
 mod event;
+mod event_ring;
 mod fasthash;
 mod filter;
 mod format;

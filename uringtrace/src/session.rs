@@ -9,7 +9,6 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
@@ -26,6 +25,7 @@ use crate::{
     cli::{HookMode, TraceArgs},
     clock::WallClock,
     event::{Decoder, Event},
+    event_ring::EventRing,
     filter::EventFilter,
     format::{
         Formatter, OutputFormat,
@@ -84,62 +84,63 @@ fn is_merged(record: &[u8]) -> bool {
 }
 
 impl Pipeline {
-    /// Drains every record available now; returns how many.
-    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> anyhow::Result<usize> {
-        let mut n = 0;
-        while let Some(item) = ring.next() {
-            n += 1;
-            self.tally.events += 1;
-            prefetch_ahead(&item);
-            if self.count_only {
-                self.tally.filtered += 1;
-                continue;
-            }
-            let mut result = Ok(());
-            let Self {
-                decoder,
-                filter,
-                formatter,
-                output,
-                tally,
-                timeline,
-                alerts,
-                context,
-                ..
-            } = self;
-            let mut emit = |event: &mut Event| {
-                if let Some(cache) = context.as_mut() {
-                    let pid = event.task_mut().pid;
-                    event.task_mut().context = Some(cache.get(pid));
-                }
-                if !filter.accepts(event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
-                    tally.filtered += 1;
-                } else if result.is_ok() {
-                    result = output.event(|line| formatter.write(event, line));
-                    if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
-                        result = t.record(event);
-                    }
-                }
-                // After the event, whether it is shown or not: -e and -x
-                // must not hide what a rule needs.
-                if let (Some(a), Ok(())) = (alerts.as_mut(), &result) {
-                    result = a.check(event, formatter, output);
-                }
-            };
-            match decoder.decode(&item, &mut emit) {
-                Ok(()) => {}
-                Err(err) => {
-                    tally.undecodable += 1;
-                    if tally.undecodable == 1 {
-                        eprintln!("uringtrace: dropping an undecodable record: {err}");
-                    }
-                }
-            }
-            if is_merged(&item) || decoder.take_dropped() {
-                tally.filtered += 1;
-            }
-            result?;
+    /// One record from the ring buffer.
+    fn record(&mut self, record: &[u8]) -> anyhow::Result<()> {
+        self.tally.events += 1;
+        prefetch_ahead(record);
+        if self.count_only {
+            self.tally.filtered += 1;
+            return Ok(());
         }
+        let mut result = Ok(());
+        let Self {
+            decoder,
+            filter,
+            formatter,
+            output,
+            tally,
+            timeline,
+            alerts,
+            context,
+            ..
+        } = self;
+        let mut emit = |event: &mut Event| {
+            if let Some(cache) = context.as_mut() {
+                let pid = event.task_mut().pid;
+                event.task_mut().context = Some(cache.get(pid));
+            }
+            if !filter.accepts(event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
+                tally.filtered += 1;
+            } else if result.is_ok() {
+                result = output.event(|line| formatter.write(event, line));
+                if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
+                    result = t.record(event);
+                }
+            }
+            // After the event, whether it is shown or not: -e and -x
+            // must not hide what a rule needs.
+            if let (Some(a), Ok(())) = (alerts.as_mut(), &result) {
+                result = a.check(event, formatter, output);
+            }
+        };
+        match decoder.decode(record, &mut emit) {
+            Ok(()) => {}
+            Err(err) => {
+                tally.undecodable += 1;
+                if tally.undecodable == 1 {
+                    eprintln!("uringtrace: dropping an undecodable record: {err}");
+                }
+            }
+        }
+        if is_merged(record) || decoder.take_dropped() {
+            tally.filtered += 1;
+        }
+        result
+    }
+
+    /// Drains every record available now; returns how many.
+    fn drain(&mut self, ring: &mut EventRing) -> anyhow::Result<usize> {
+        let n = ring.drain(|record| self.record(record))?;
         // A submission held for its object: the batch is over, so it comes
         // now rather than with the next batch.
         let Self {

@@ -9,7 +9,6 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use aya::maps::{MapData, RingBuf};
 use serde::Serialize;
 use tokio::{
     io::unix::AsyncFd,
@@ -19,6 +18,7 @@ use tokio::{
 use crate::{
     attach::{self, AttachMode, AttachOptions, ProcessFilter},
     event::{Call, Decoder, Event},
+    event_ring::EventRing,
     requests::{
         event::RequestDetail,
         tracker::{MAX_PENDING, Tracker},
@@ -222,10 +222,24 @@ fn render(window: &Window, in_flight: &BTreeMap<u32, usize>, interval: f64, json
     out
 }
 
+/// Adds every record in the ring buffer to the window.
+fn take(ring: &mut EventRing, decoder: &mut Decoder, window: &mut Window, undecodable: &mut u64) {
+    let Ok(_) = ring.drain(|record| {
+        if decoder
+            .decode(record, &mut |event| window.add(event))
+            .is_err()
+        {
+            *undecodable += 1;
+        }
+        Ok::<(), std::convert::Infallible>(())
+    });
+    decoder.flush(&mut |event| window.add(event));
+}
+
 /// Takes everything in the ring buffer into the window, prints it and
 /// starts the next one.
 fn refresh(
-    ring: &mut AsyncFd<RingBuf<MapData>>,
+    ring: &mut AsyncFd<EventRing>,
     decoder: &mut Decoder,
     window: &mut Window,
     undecodable: &mut u64,
@@ -234,15 +248,7 @@ fn refresh(
 ) -> anyhow::Result<()> {
     // Everything submitted to the ring buffer so far belongs to this
     // interval.
-    while let Some(item) = ring.get_mut().next() {
-        if decoder
-            .decode(&item, &mut |event| window.add(event))
-            .is_err()
-        {
-            *undecodable += 1;
-        }
-    }
-    decoder.flush(&mut |event| window.add(event));
+    take(ring.get_mut(), decoder, window, undecodable);
     let in_flight = decoder.tracker.in_flight_by_ring();
     let text = render(window, &in_flight, args.interval, args.json);
     let mut stdout = std::io::stdout().lock();
@@ -323,12 +329,7 @@ async fn top(args: TopArgs) -> anyhow::Result<i32> {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("polling the ring buffer")?;
-                while let Some(item) = guard.get_inner_mut().next() {
-                    if decoder.decode(&item, &mut |event| window.add(event)).is_err() {
-                        undecodable += 1;
-                    }
-                }
-                decoder.flush(&mut |event| window.add(event));
+                take(guard.get_inner_mut(), &mut decoder, &mut window, &mut undecodable);
                 guard.clear_ready();
             }
             _ = tick.tick() => {
