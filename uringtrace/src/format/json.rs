@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::json_fields::{Fields, key};
+use super::json_fields::{Fields, TaskCache, key};
 #[cfg(test)]
 use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION};
 #[cfg(test)]
@@ -257,9 +257,9 @@ fn args(call: &Call) -> Args {
 
 /// Appends the event's line: the bytes of [`write_reference`] (the tests
 /// compare them), written by hand (see json_fields).
-pub fn write(ev: &SyscallEvent, clock: &WallClock, out: &mut Vec<u8>) {
+pub fn write(ev: &SyscallEvent, clock: &WallClock, tasks: &TaskCache, out: &mut Vec<u8>) {
     let mut f = Fields::open(out, ev.call.name());
-    f.task(&ev.task, clock);
+    f.task(&ev.task, clock, tasks);
     f.i64(key!("ret"), ev.outcome.ret);
     f.opt_name(key!("errno"), ev.outcome.errno().and_then(errno_name));
     f.u64(key!("duration_ns"), ev.outcome.duration_ns);

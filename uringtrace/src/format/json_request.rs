@@ -11,7 +11,7 @@ use uringtrace_common::request_object::op;
 #[cfg(test)]
 use super::ndjson::{CommFields, ProcessFields, SCHEMA_VERSION};
 use super::{
-    json_fields::{Fields, key},
+    json_fields::{Fields, TaskCache, key},
     ndjson::lossless_text,
 };
 #[cfg(test)]
@@ -470,9 +470,9 @@ fn cflag_names(c: &Completion) -> FlagNames {
 
 /// Appends the event's line: the bytes of [`write_reference`] (the tests
 /// compare them), written by hand (see json_fields).
-pub fn write(ev: &RequestEvent, clock: &WallClock, out: &mut Vec<u8>) {
+pub fn write(ev: &RequestEvent, clock: &WallClock, tasks: &TaskCache, out: &mut Vec<u8>) {
     let mut f = Fields::open(out, ev.detail.name());
-    f.task(&ev.task, clock);
+    f.task(&ev.task, clock, tasks);
     if let Some(w) = ev.worker {
         f.name(key!("worker"), w.name());
     }

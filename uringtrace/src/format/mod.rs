@@ -27,20 +27,29 @@ pub enum OutputFormat {
 pub struct Formatter {
     format: OutputFormat,
     clock: WallClock,
+    tasks: json_fields::TaskCache,
 }
 
 impl Formatter {
     pub fn new(format: OutputFormat, clock: WallClock) -> Self {
-        Self { format, clock }
+        Self {
+            format,
+            clock,
+            tasks: json_fields::TaskCache::default(),
+        }
     }
 
     /// Appends the event, with its newline, to `out`.
     pub fn write(&self, event: &Event, out: &mut Vec<u8>) {
         match (self.format, event) {
             (OutputFormat::Text, Event::Syscall(e)) => text::write(e, &self.clock, out),
-            (OutputFormat::Json, Event::Syscall(e)) => json::write(e, &self.clock, out),
+            (OutputFormat::Json, Event::Syscall(e)) => {
+                json::write(e, &self.clock, &self.tasks, out)
+            }
             (OutputFormat::Text, Event::Request(e)) => text_request::write(e, &self.clock, out),
-            (OutputFormat::Json, Event::Request(e)) => json_request::write(e, &self.clock, out),
+            (OutputFormat::Json, Event::Request(e)) => {
+                json_request::write(e, &self.clock, &self.tasks, out)
+            }
         }
     }
 
