@@ -509,7 +509,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
                 busy = pipeline.drain(guard.get_inner_mut())?;
                 guard.clear_ready();
             }
-            () = std::future::ready(()), if busy => {
+            // A yield, not a ready future: the runtime polls its timers,
+            // signals and the child's exit before the next drain, which a
+            // burst that never let the task sleep would otherwise hold off.
+            () = tokio::task::yield_now(), if busy => {
                 busy = pipeline.drain(ring.get_mut())?;
             }
             _ = poll.tick() => {
