@@ -1,10 +1,13 @@
 //! Building headers and handing records to the ring buffer.
 
+use core::mem::MaybeUninit;
+
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task_btf,
-        bpf_get_current_uid_gid, bpf_ktime_get_ns,
+        bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_ringbuf_discard, bpf_ringbuf_reserve,
+        bpf_ringbuf_submit,
     },
 };
 use uringtrace_common::{COMM_LEN, RecordHeader, RecordKind, counters, layout::OFFSET_ABSENT};
@@ -126,6 +129,60 @@ pub fn header(kind: RecordKind, task: Task) -> RecordHeader {
 #[unsafe(no_mangle)]
 static WAKEUP_BYTES: u64 = 256 << 10;
 
+/// Bytes reserved for a record of `T`: with the ring buffer's own 8-byte
+/// header, a whole number of 64-byte cache lines. Records of unpadded
+/// sizes (an enter record is 168 bytes with its header) left every record
+/// after them straddling lines: a 128-byte request record touched three
+/// lines instead of two, and the line it shared with the next record was
+/// written by the traced task's CPU while the tracer's CPU read the other
+/// half (false sharing between producer and consumer). The padding is
+/// never written: userspace reads each record's own size and ignores it.
+pub const fn reserved_len<T>() -> usize {
+    (size_of::<T>() + 8).next_multiple_of(64) - 8
+}
+
+/// A record of `T` reserved in the ring buffer ([`reserved_len`] bytes),
+/// to be written in place and then submitted or discarded. Held as a
+/// `MaybeUninit<T>` reference, as aya's own entry: the alignment it tells
+/// LLVM keeps copies into the record in 8-byte moves (through a `u8`
+/// slice they became byte moves, and reading a spilled register a byte at
+/// a time is refused by the verifier).
+pub struct Entry<T: 'static> {
+    record: &'static mut MaybeUninit<T>,
+}
+
+impl<T> Entry<T> {
+    #[inline(always)]
+    pub fn as_mut_ptr(&mut self) -> *mut T {
+        self.record.as_mut_ptr()
+    }
+
+    #[inline(always)]
+    pub fn submit(self) {
+        let flags = submit_flags::<T>();
+        unsafe { bpf_ringbuf_submit(self.record.as_mut_ptr().cast(), flags) };
+    }
+
+    #[inline(always)]
+    pub fn discard(self) {
+        unsafe { bpf_ringbuf_discard(self.record.as_mut_ptr().cast(), 0) };
+    }
+}
+
+/// Reserves a record of `T`; `None` when the ring buffer is full (the
+/// caller counts it).
+#[inline(always)]
+pub fn reserve<T: 'static>() -> Option<Entry<T>> {
+    // The ring buffer's data is 8-byte aligned.
+    const { assert!(align_of::<T>() <= 8) };
+    // As aya's `RingBuf::reserve`, with our size: the map is the
+    // `RingBuf`'s (transparent) definition.
+    let map = core::ptr::from_ref(&EVENTS).cast_mut().cast();
+    let ptr = unsafe { bpf_ringbuf_reserve(map, reserved_len::<T>() as u64, 0) };
+    let record = unsafe { ptr.cast::<MaybeUninit<T>>().as_mut() }?;
+    Some(Entry { record })
+}
+
 /// The flags for submitting a record of `T`, reserved just before.
 ///
 /// The default (0) wakes the consumer whenever it had caught up, which for
@@ -138,10 +195,10 @@ static WAKEUP_BYTES: u64 = 256 << 10;
 /// timer is due), and a wakeup per record would bring back the cost at the
 /// worst moment.
 #[inline(always)]
-pub fn submit_flags<T>() -> u64 {
+fn submit_flags<T>() -> u64 {
     // bpf_ringbuf_reserve has already counted this record (with its 8-byte
-    // header, rounded up to 8) in the available data.
-    let size = ((size_of::<T>() + 8 + 7) & !7) as u64;
+    // header) in the available data.
+    let size = (reserved_len::<T>() + 8) as u64;
     let avail = EVENTS.query(u64::from(BPF_RB_AVAIL_DATA));
     let mark = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
     if avail >= mark && avail < mark + size {
@@ -155,10 +212,10 @@ pub fn submit_flags<T>() -> u64 {
 /// silent.
 #[inline(always)]
 pub fn output<T: 'static>(record: &T) {
-    match EVENTS.reserve::<T>(0) {
+    match reserve::<T>() {
         Some(mut entry) => {
             unsafe { core::ptr::copy_nonoverlapping(record, entry.as_mut_ptr(), 1) };
-            entry.submit(submit_flags::<T>());
+            entry.submit();
         }
         None => count(counters::RINGBUF_FULL),
     }
@@ -170,8 +227,8 @@ pub fn output<T: 'static>(record: &T) {
 /// the real programs use.
 #[inline(always)]
 pub fn reserve_only<T: 'static>() {
-    match EVENTS.reserve::<T>(0) {
-        Some(entry) => entry.submit(submit_flags::<T>()),
+    match reserve::<T>() {
+        Some(entry) => entry.submit(),
         None => count(counters::RINGBUF_FULL),
     }
 }

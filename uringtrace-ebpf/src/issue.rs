@@ -15,8 +15,8 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{current_task, header, submit_flags},
-    maps::{EVENTS, TRACED_RINGS, count},
+    emit::{current_task, header, reserve},
+    maps::{TRACED_RINGS, count},
     process_filter::is_traced,
     requests::io_worker_bits,
 };
@@ -90,7 +90,7 @@ fn issued(ctx: &ProbeContext, hook: u8) -> Option<()> {
         None => 2,
     };
     let user_data: u64 = read(req, at(|l| &l.req_user_data)).unwrap_or(0);
-    let Some(mut entry) = EVENTS.reserve::<IssueRecord>(0) else {
+    let Some(mut entry) = reserve::<IssueRecord>() else {
         count(counters::RINGBUF_FULL);
         return None;
     };
@@ -106,6 +106,6 @@ fn issued(ctx: &ProbeContext, hook: u8) -> Option<()> {
     r.req = req;
     r.user_data = user_data;
     r.req_flags = req_flags;
-    entry.submit(submit_flags::<IssueRecord>());
+    entry.submit();
     Some(())
 }

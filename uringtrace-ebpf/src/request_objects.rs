@@ -28,8 +28,8 @@ use uringtrace_common::{
 
 use crate::{
     config::{self, object_offset as at},
-    emit::{current_task, header, load, submit_flags, zero},
-    maps::{EVENTS, TRACED_RINGS, count},
+    emit::{current_task, header, load, reserve, zero},
+    maps::{TRACED_RINGS, count},
     process_filter::is_traced,
 };
 
@@ -240,7 +240,7 @@ fn object(req: u64, opcode: u8, flags: u64) -> Option<()> {
     if config::opcode_filter_enabled() && !config::opcode_filter_keeps(opcode) {
         return None;
     }
-    let Some(mut entry) = EVENTS.reserve::<ObjectRecord>(0) else {
+    let Some(mut entry) = reserve::<ObjectRecord>() else {
         count(counters::RINGBUF_FULL);
         return None;
     };
@@ -380,6 +380,6 @@ fn object(req: u64, opcode: u8, flags: u64) -> Option<()> {
     if r.path2_len >= PATH_COPY as i32 {
         r.flags |= OBJ_PATH2_TRUNCATED;
     }
-    entry.submit(submit_flags::<ObjectRecord>());
+    entry.submit();
     Some(())
 }

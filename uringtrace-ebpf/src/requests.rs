@@ -23,8 +23,8 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{Task, current_task, header, reserve_only, submit_flags, task_flags},
-    maps::{EVENTS, TRACED_RINGS, count},
+    emit::{Task, current_task, header, reserve, reserve_only, task_flags},
+    maps::{TRACED_RINGS, count},
     process_filter::is_traced,
     summary,
 };
@@ -128,7 +128,7 @@ pub(crate) fn emit<R: RawRecord, const N: usize>(ctx: &R, tp: usize) -> Result<(
             return Ok(());
         }
     }
-    let Some(mut entry) = EVENTS.reserve::<TracepointRecord<N>>(0) else {
+    let Some(mut entry) = reserve::<TracepointRecord<N>>() else {
         count(counters::RINGBUF_FULL);
         return Ok(());
     };
@@ -139,12 +139,12 @@ pub(crate) fn emit<R: RawRecord, const N: usize>(ctx: &R, tp: usize) -> Result<(
         (*record).ring_owner = ring_owner;
         (*record)._pad = 0;
         if !ctx.copy_into(&mut (*record).raw) {
-            entry.discard(0);
+            entry.discard();
             count(counters::TRACEPOINT_READ_FAILED);
             return Ok(());
         }
     }
-    entry.submit(submit_flags::<TracepointRecord<N>>());
+    entry.submit();
     Ok(())
 }
 

@@ -23,8 +23,8 @@ use uringtrace_common::{
 
 use crate::{
     config,
-    emit::{Task, current_task, header, output, reserve_only, submit_flags, zero, zero_words_in},
-    maps::{EVENTS, INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
+    emit::{Task, current_task, header, output, reserve, reserve_only, zero, zero_words_in},
+    maps::{INFLIGHT_ENTER, INFLIGHT_REGISTER, INFLIGHT_SETUP, count},
     process_filter::is_traced,
     summary,
 };
@@ -252,7 +252,7 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
             }
             // Written in place: a record built on the stack and copied
             // becomes a byte-wise memset of the ring-buffer entry.
-            let Some(mut entry) = EVENTS.reserve::<T>(0) else {
+            let Some(mut entry) = reserve::<T>() else {
                 count(counters::RINGBUF_FULL);
                 return Ok(());
             };
@@ -261,7 +261,7 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
             *head = header(T::KIND, task);
             head.flags |= HDR_ENTRY_MISSING_FLAG;
             result.ret = ret;
-            entry.submit(submit_flags::<T>());
+            entry.submit();
         }
     }
     Ok(())
