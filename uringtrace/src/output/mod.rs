@@ -23,6 +23,11 @@ use self::{
 /// `--queue-size` default: room for some 20,000 events of a few hundred
 /// bytes, the same order as the kernel ring buffer's default.
 pub const DEFAULT_QUEUE_BYTES: usize = 8 << 20;
+
+/// The longest the drain waits for a writer that has fallen behind: an
+/// eighth of the time the default ring buffer holds at the fastest event
+/// stream measured (8 MiB of 128-byte records at ~5M a second: ~13 ms).
+const WRITER_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(2);
 /// Below this, a few long lines would fill the queue.
 pub const MIN_QUEUE_BYTES: usize = 64 << 10;
 /// Stats and summary records may use this much room beyond the events'
@@ -121,8 +126,26 @@ impl Output {
         self.batch_events += 1;
         if self.batch.len() >= self.batch_limit {
             self.flush()?;
+            self.let_writer_catch_up();
         }
         Ok(())
+    }
+
+    /// When the writer is behind by half the queue or more, waits (at most
+    /// [`WRITER_CATCH_UP`]) for it to write what is queued.
+    ///
+    /// The writer runs as SCHED_BATCH on the drain's CPU (see the queue):
+    /// it gets the CPU when the drain sleeps. A long drain (a full ring
+    /// buffer is ~60,000 records, ~25 MB of JSON) or one kept busy by a
+    /// burst sleeps rarely, and the queue (8 MiB: a few milliseconds of a
+    /// NOP storm's JSON) filled while the writer waited for a scheduler
+    /// slice. Checked at each full batch. A sink that is really slow is
+    /// not waited for longer than the bound: then its queue fills, and the
+    /// drops are counted, as before.
+    fn let_writer_catch_up(&self) {
+        if self.queue.bytes() >= self.capacity / 2 {
+            self.queue.wait_until_empty(WRITER_CATCH_UP);
+        }
     }
 
     /// Hands the lines so far to the writer; reports a sink that failed.

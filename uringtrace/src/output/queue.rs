@@ -10,7 +10,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
     },
     thread::JoinHandle,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -144,6 +144,30 @@ impl Queue {
         QueueCounts {
             written: state.written,
             queued: state.chunks.iter().map(|c| c.events).sum::<u64>() + state.writing.unwrap_or(0),
+        }
+    }
+
+    /// Waits, at most `timeout`, until the writer has taken everything
+    /// queued (or stopped). The drain's way to let the writer have the CPU
+    /// they share when it has fallen behind: sleeping here is what puts
+    /// the writer on the CPU.
+    pub fn wait_until_empty(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        while !(state.done
+            || state.error.is_some()
+            || (state.chunks.is_empty() && state.writing.is_none()))
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            state = self
+                .shared
+                .progress
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
         }
     }
 
