@@ -366,6 +366,32 @@ mod tests {
     }
 
     #[test]
+    fn waiting_for_the_writer_ends_when_it_has_written_all_or_at_the_bound() {
+        let (queue, open, lines) = gate();
+        queue.push(b"a\n".to_vec(), 1).unwrap();
+        queue.push(b"b\n".to_vec(), 1).unwrap();
+        // The sink is stuck: the wait gives up at its bound, nothing lost.
+        let start = Instant::now();
+        queue.wait_until_empty(Duration::from_millis(50));
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        assert_eq!(queue.bytes(), 4);
+        // Let the writer through: the wait ends once both are written,
+        // long before its bound.
+        open.send(()).unwrap();
+        open.send(()).unwrap();
+        let start = Instant::now();
+        queue.wait_until_empty(Duration::from_secs(30));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(queue.bytes(), 0);
+        assert_eq!(lines.recv().unwrap(), b"a\n");
+        assert_eq!(lines.recv().unwrap(), b"b\n");
+        // Nothing queued: no wait at all.
+        let start = Instant::now();
+        queue.wait_until_empty(Duration::from_secs(30));
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
     fn a_stuck_sink_is_given_up_at_the_deadline() {
         let (queue, _open, _lines) = gate();
         queue.push(b"a\n".to_vec(), 1).unwrap();
