@@ -250,7 +250,9 @@ fn markdown(r: &Results) -> String {
          be quiet, and is made again (up to {} times, within {:.0} s in all) when the engine \
          spent more than {} of it runnable but waiting for its CPU (run-queue delay, from \
          schedstat), or the tracer more than {} (a tracer waits a little at every wake-up \
-         even on an idle CPU). {:.0} s went to waiting and running again; {} runs were made \
+         even on an idle CPU; only waits behind other work count: at most the CPU time other \
+         tasks had on CPU 1, from /proc/stat, not uringtrace's drain and writer threads \
+         waiting for each other). {:.0} s went to waiting and running again; {} runs were made \
          for the {} kept. The engine waited {} of the run in the median run kept ({} in the \
          worst), the tracer {} ({}); {} runs were kept although disturbed. Every figure \
          below is a ratio of runs of the same round, then the median over rounds.\n",

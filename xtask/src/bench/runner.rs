@@ -32,7 +32,8 @@ const PAUSE_BETWEEN_RUNS: Duration = Duration::from_millis(200);
 pub const MAX_ENGINE_WAIT: f64 = 0.05;
 /// The same for the tracer, held to a looser bound: a tracer waits a
 /// little at each wake-up even on an idle CPU, a few percent for one that
-/// wakes thousands of times a second.
+/// wakes thousands of times a second. Only waits behind other work count
+/// (see [`TracerOutcome::wait_s`]).
 pub const MAX_TRACER_WAIT: f64 = 0.15;
 
 /// What to do about other work on the machine: wait for both CPUs to be
@@ -92,7 +93,10 @@ pub struct TracerOutcome {
     pub dropped: Option<u64>,
     /// The tracer process's CPU seconds over the engine's loop.
     pub cpu_s: Option<f64>,
-    /// Seconds the tracer waited for its CPU over the engine's loop.
+    /// Seconds the tracer waited for its CPU over the engine's loop,
+    /// behind other work: the run-queue delay of its threads, at most the
+    /// CPU time others had on its CPU (its threads waiting for one
+    /// another, the drain and its writer, are not a disturbance).
     pub wait_s: Option<f64>,
 }
 
@@ -313,12 +317,19 @@ impl Runner {
                     (Tracer::Strace, _) => (None, None),
                 };
                 let between = series.tracer_between(from, to);
+                let others = match (series.tracer_cpu_busy_between(from, to), between) {
+                    (Some(busy), Some((cpu, _))) => Some((busy - cpu).max(0.0)),
+                    _ => None,
+                };
                 Some(TracerOutcome {
                     events,
                     received,
                     dropped,
                     cpu_s: between.map(|(cpu, _)| cpu),
-                    wait_s: between.map(|(_, wait)| wait),
+                    wait_s: between.map(|(_, wait)| match others {
+                        Some(others) => wait.min(others),
+                        None => wait,
+                    }),
                 })
             }
         };

@@ -20,6 +20,9 @@ pub struct Sample {
     /// The tracer's CPU time and run-queue delay, in ns, summed over its
     /// threads.
     pub tracer: Option<TaskTimes>,
+    /// CPU time spent on the tracer's CPU (CPU 1) by anything, in ns
+    /// (/proc/stat, in 10 ms ticks).
+    pub tracer_cpu_busy_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,6 +43,9 @@ pub fn sample(tracer: Option<u32>) -> Sample {
         unix_ns: now_unix_ns(),
         // One that is gone has no times, and its last sample stands.
         tracer: tracer.and_then(|pid| process_times(pid).ok()),
+        tracer_cpu_busy_ns: cpu_busy_ticks()
+            .ok()
+            .map(|[_, cpu1]| (cpu1 as f64 / TICKS_PER_S * 1e9) as u64),
     }
 }
 
@@ -132,6 +138,14 @@ impl Series {
         let wait_b = self.at(to, |s| Some(s.tracer?.wait_ns))?;
         Some(((cpu_b - cpu_a) / 1e9, (wait_b - wait_a) / 1e9))
     }
+
+    /// Seconds the tracer's CPU was busy (with anything) between `from`
+    /// and `to`.
+    pub fn tracer_cpu_busy_between(&self, from: u64, to: u64) -> Option<f64> {
+        let a = self.at(from, |s| s.tracer_cpu_busy_ns)?;
+        let b = self.at(to, |s| s.tracer_cpu_busy_ns)?;
+        Some((b - a) / 1e9)
+    }
 }
 
 /// A CPU busier than this with other work makes a run noisy.
@@ -196,11 +210,16 @@ mod tests {
                     cpu_ns: ns * 10_000_000,
                     wait_ns: ns * 1_000_000,
                 }),
+                tracer_cpu_busy_ns: Some(ns * 12_000_000),
             });
         }
         let (cpu, wait) = series.tracer_between(500_000_000, 1_500_000_000).unwrap();
         assert!((cpu - 0.75).abs() < 1e-9, "{cpu}");
         assert!((wait - 0.075).abs() < 1e-9, "{wait}");
         assert!(series.tracer_between(500_000_000, 3_000_000_000).is_none());
+        let busy = series
+            .tracer_cpu_busy_between(500_000_000, 1_500_000_000)
+            .unwrap();
+        assert!((busy - 0.9).abs() < 1e-9, "{busy}");
     }
 }
