@@ -92,6 +92,43 @@ fn is_merged(record: &[u8]) -> bool {
         .is_some_and(|k| u16::from_ne_bytes([k[0], k[1]]) == RecordKind::RequestObject as u16)
 }
 
+/// What a decoded event goes through: process context, the filters,
+/// the output and the timeline, then the rules. The first error stops the
+/// output and stays in `result`.
+struct Show<'a> {
+    filter: &'a EventFilter,
+    formatter: &'a Formatter,
+    output: &'a mut Output,
+    tally: &'a mut Tally,
+    timeline: &'a mut Option<Timeline>,
+    alerts: &'a mut Option<AlertStage>,
+    context: &'a mut Option<ContextCache>,
+    result: anyhow::Result<()>,
+}
+
+impl Show<'_> {
+    fn event(&mut self, event: &mut Event) {
+        if let Some(cache) = self.context.as_mut() {
+            let pid = event.task_mut().pid;
+            event.task_mut().context = Some(cache.get(pid));
+        }
+        if !self.filter.accepts(event) || self.alerts.as_ref().is_some_and(|a| !a.events_shown) {
+            self.tally.filtered += 1;
+        } else if self.result.is_ok() {
+            let formatter = self.formatter;
+            self.result = self.output.event(|line| formatter.write(event, line));
+            if let (Some(t), Ok(())) = (self.timeline.as_mut(), &self.result) {
+                self.result = t.record(event);
+            }
+        }
+        // After the event, whether it is shown or not: -e and -x must not
+        // hide what a rule needs.
+        if let (Some(a), Ok(())) = (self.alerts.as_mut(), &self.result) {
+            self.result = a.check(event, self.formatter, self.output);
+        }
+    }
+}
+
 impl Pipeline {
     /// One record from the ring buffer.
     fn record(&mut self, record: &[u8]) -> anyhow::Result<()> {
@@ -101,7 +138,21 @@ impl Pipeline {
             self.tally.filtered += 1;
             return Ok(());
         }
-        let mut result = Ok(());
+        let (decoder, mut show) = self.split();
+        if let Err(err) = decoder.decode(record, &mut |event| show.event(event)) {
+            show.tally.undecodable += 1;
+            if show.tally.undecodable == 1 {
+                eprintln!("uringtrace: dropping an undecodable record: {err}");
+            }
+        }
+        if is_merged(record) || decoder.take_dropped() {
+            show.tally.filtered += 1;
+        }
+        show.result
+    }
+
+    /// The decoder, and the stages a decoded event goes through.
+    fn split(&mut self) -> (&mut Decoder, Show<'_>) {
         let Self {
             decoder,
             filter,
@@ -113,38 +164,17 @@ impl Pipeline {
             context,
             ..
         } = self;
-        let mut emit = |event: &mut Event| {
-            if let Some(cache) = context.as_mut() {
-                let pid = event.task_mut().pid;
-                event.task_mut().context = Some(cache.get(pid));
-            }
-            if !filter.accepts(event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
-                tally.filtered += 1;
-            } else if result.is_ok() {
-                result = output.event(|line| formatter.write(event, line));
-                if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
-                    result = t.record(event);
-                }
-            }
-            // After the event, whether it is shown or not: -e and -x
-            // must not hide what a rule needs.
-            if let (Some(a), Ok(())) = (alerts.as_mut(), &result) {
-                result = a.check(event, formatter, output);
-            }
+        let show = Show {
+            filter,
+            formatter,
+            output,
+            tally,
+            timeline,
+            alerts,
+            context,
+            result: Ok(()),
         };
-        match decoder.decode(record, &mut emit) {
-            Ok(()) => {}
-            Err(err) => {
-                tally.undecodable += 1;
-                if tally.undecodable == 1 {
-                    eprintln!("uringtrace: dropping an undecodable record: {err}");
-                }
-            }
-        }
-        if is_merged(record) || decoder.take_dropped() {
-            tally.filtered += 1;
-        }
-        result
+        (decoder, show)
     }
 
     /// Drains every record available now; returns whether that was a
@@ -154,36 +184,9 @@ impl Pipeline {
         let busy = n >= BUSY_DRAIN;
         // A submission held for its object: the batch is over, so it comes
         // now rather than with the next batch.
-        let Self {
-            decoder,
-            filter,
-            formatter,
-            output,
-            tally,
-            timeline,
-            alerts,
-            context,
-            ..
-        } = self;
-        let mut result = Ok(());
-        decoder.flush(&mut |event: &mut Event| {
-            if let Some(cache) = context.as_mut() {
-                let pid = event.task_mut().pid;
-                event.task_mut().context = Some(cache.get(pid));
-            }
-            if !filter.accepts(event) || alerts.as_ref().is_some_and(|a| !a.events_shown) {
-                tally.filtered += 1;
-            } else if result.is_ok() {
-                result = output.event(|line| formatter.write(event, line));
-                if let (Some(t), Ok(())) = (timeline.as_mut(), &result) {
-                    result = t.record(event);
-                }
-            }
-            if let (Some(a), Ok(())) = (alerts.as_mut(), &result) {
-                result = a.check(event, formatter, output);
-            }
-        });
-        result?;
+        let (decoder, mut show) = self.split();
+        decoder.flush(&mut |event| show.event(event));
+        show.result?;
         // In a burst the lines go when the batch is full (in a fraction of
         // a millisecond): handed over after every drain, each small batch
         // was a copy and a wakeup of the writer thread.
