@@ -49,6 +49,13 @@ struct State {
     spare: Vec<Vec<u8>>,
 }
 
+impl State {
+    /// Nothing queued and nothing being written.
+    fn idle(&self) -> bool {
+        self.chunks.is_empty() && self.writing.is_none()
+    }
+}
+
 /// Buffers kept for reuse, and the least capacity worth keeping.
 const SPARE_BUFFERS: usize = 4;
 const SPARE_MIN_BYTES: usize = 64 << 10;
@@ -66,6 +73,30 @@ struct Shared {
 }
 
 impl Shared {
+    /// Waits for the writer's progress until `finished` or `deadline`;
+    /// returns the lock and whether `finished` came.
+    fn wait_until<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        deadline: Instant,
+        finished: impl Fn(&State) -> bool,
+    ) -> (MutexGuard<'a, State>, bool) {
+        loop {
+            if finished(&state) {
+                return (state, true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return (state, false);
+            }
+            state = self
+                .progress
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic of the other side leaves consistent counters behind (each
         // update is a single assignment): keep going with them.
@@ -152,47 +183,25 @@ impl Queue {
     /// they share when it has fallen behind: sleeping here is what puts
     /// the writer on the CPU.
     pub fn wait_until_empty(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        while !(state.done
-            || state.error.is_some()
-            || (state.chunks.is_empty() && state.writing.is_none()))
-        {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            state = self
-                .shared
-                .progress
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
+        let _ = self
+            .shared
+            .wait_until(self.shared.lock(), Instant::now() + timeout, |s| {
+                s.done || s.error.is_some() || s.idle()
+            });
     }
 
     /// Waits until the sink has taken everything queued, or `deadline`.
     /// Whatever it has not taken by then is given up: the events are
     /// returned, to be counted as dropped. A sink error is returned as such.
     pub fn settle(&self, deadline: Instant) -> anyhow::Result<u64> {
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(err) = state.error.take() {
-                return Err(err);
-            }
-            if state.done || (state.chunks.is_empty() && state.writing.is_none()) {
-                return Ok(0);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            state = self
-                .shared
-                .progress
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+        let (mut state, finished) = self.shared.wait_until(self.shared.lock(), deadline, |s| {
+            s.error.is_some() || s.done || s.idle()
+        });
+        if let Some(err) = state.error.take() {
+            return Err(err);
+        }
+        if finished {
+            return Ok(0);
         }
         // The sink is stuck (a collector that stopped reading): what it has
         // in hand may or may not get out, and either way it is too late to
@@ -213,17 +222,9 @@ impl Queue {
         let mut state = self.shared.lock();
         state.closed = true;
         self.shared.more.notify_one();
-        while !state.done {
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(());
-            }
-            state = self
-                .shared
-                .progress
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+        let (mut state, done) = self.shared.wait_until(state, deadline, |s| s.done);
+        if !done {
+            return Ok(());
         }
         let error = state.error.take();
         drop(state);
