@@ -119,6 +119,27 @@ fn documented_fields_are_there() {
     let privileges = &report["privileges"];
     assert_eq!(privileges["euid"], 0);
     assert_eq!(privileges["sufficient"], true);
+    // The headers' source, and a reason exactly when it is the helpers.
+    let who = &report["who"];
+    match who["header_fields"].as_str() {
+        Some("task_struct") => assert!(who["header_fields_reason"].is_null(), "{who}"),
+        Some("helpers") => assert!(who["header_fields_reason"].is_string(), "{who}"),
+        other => panic!("header_fields {other:?}"),
+    }
+    // With BTF on 5.11 or later, the plain loads are expected; a fallback
+    // there is a regression (slower, and silent but for this report).
+    if report["btf"]["present"] == true && kernel_at_least(&report, 5, 11) {
+        assert_eq!(who["header_fields"], "task_struct", "{who}");
+    }
+}
+
+/// Whether the report's kernel release is at least `major.minor`.
+fn kernel_at_least(report: &Value, major: u32, minor: u32) -> bool {
+    let release = report["kernel"]["release"].as_str().unwrap_or("");
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
 }
 
 #[test]

@@ -290,6 +290,7 @@ fn probe_kernel() -> Report {
 /// What attach would set up for `worker` and `creds`, from the same BTF.
 fn probe_who(btf: Result<&BtfTypes, &String>) -> Who {
     let task_flags = crate::attach::task_flags_offset(btf);
+    let task_layout = crate::attach::task_layout(btf);
     let creds = match btf {
         Ok(btf) => ObjectSupport::of_layout(&creds_layout(btf)),
         Err(why) => ObjectSupport::unavailable(why.clone()),
@@ -305,6 +306,12 @@ fn probe_who(btf: Result<&BtfTypes, &String>) -> Who {
         creds_bit: creds.creds_mask.map(u64::trailing_zeros),
         creds_readable: creds.creds_missing.is_none(),
         creds_reason: creds.creds_missing,
+        header_fields: if task_layout.is_ok() {
+            "task_struct"
+        } else {
+            "helpers"
+        },
+        header_fields_reason: task_layout.err(),
     }
 }
 

@@ -88,6 +88,13 @@ pub struct Who {
     pub creds_readable: bool,
     /// Why not, when not.
     pub creds_reason: Option<String>,
+    /// Where each record's pid, tid, uid, gid and command name come from:
+    /// `task_struct` (plain loads through `bpf_get_current_task_btf()`,
+    /// member offsets from BTF; 5.11+) or `helpers` (a helper call for
+    /// each, slower).
+    pub header_fields: &'static str,
+    /// With `helpers`: why.
+    pub header_fields_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -102,6 +102,13 @@ pub fn render(report: &Report) -> String {
                 },
             ],
             vec![
+                "headers".into(),
+                match &report.who.header_fields_reason {
+                    None => "pid, uid, comm read from task_struct (BTF offsets)".into(),
+                    Some(why) => format!("pid, uid, comm by helper calls (slower): {why}"),
+                },
+            ],
+            vec![
                 "kprobe PMU".into(),
                 match (pmu.pmu_type, &pmu.error) {
                     (Some(pmu_type), _) => format!("present (perf type {pmu_type})"),
