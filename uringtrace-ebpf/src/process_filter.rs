@@ -3,9 +3,7 @@
 //! is never missed (userspace would learn of the child too late).
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_uid_gid, bpf_ktime_get_ns,
-    },
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_uid_gid, bpf_ktime_get_ns},
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -85,7 +83,7 @@ fn task_filter_passes(tgid: u32) -> bool {
         return false;
     }
     if f.comm_enabled != 0 && COMM_TGIDS.get_ptr(tgid).is_none() {
-        if bpf_get_current_comm().unwrap_or_default() != f.comm {
+        if crate::emit::current_comm() != f.comm {
             return false;
         }
         // Its io_uring worker threads have other names: let the whole
