@@ -1074,13 +1074,17 @@ mod tests {
     fn task_layout_is_found_on_this_kernel() {
         let release = super::kernel_release();
         if !release_at_least(&release, (5, 11)) {
-            eprintln!(
-                "skipped: task_layout_is_found_on_this_kernel: kernel {release} predates 5.11"
+            crate::test_skip::skip(
+                "task_layout_is_found_on_this_kernel",
+                &format!("kernel {release} predates 5.11"),
             );
             return;
         }
         let Ok(btf) = BtfTypes::read(std::path::Path::new(VMLINUX_BTF)) else {
-            eprintln!("skipped: task_layout_is_found_on_this_kernel: no readable {VMLINUX_BTF}");
+            crate::test_skip::skip(
+                "task_layout_is_found_on_this_kernel",
+                &format!("no readable {VMLINUX_BTF}"),
+            );
             return;
         };
         let layout = task_layout(Ok(&btf)).expect("the header's task fields in this kernel's BTF");

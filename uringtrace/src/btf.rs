@@ -11,6 +11,8 @@ use std::path::Path;
 
 use thiserror::Error;
 
+use crate::fd_mapping::FdMapping;
+
 /// The kernel's own BTF.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
@@ -99,7 +101,22 @@ fn name_hash(kind: u32, name: &[u8]) -> u64 {
 /// A BTF blob's bytes: the kernel's own, mapped, or a copy in memory.
 enum Blob {
     Owned(Vec<u8>),
-    Mapped(Mapping),
+    /// Linux 6.16 and later let `/sys/kernel/btf/vmlinux` be mapped: its
+    /// ~5 MB are then used in place, where reading them took ~1,300 reads
+    /// of 4 KiB (sysfs's largest) and page faults on the copy, a few
+    /// milliseconds of start-up.
+    Mapped(FdMapping),
+}
+
+/// `file` mapped read-only; `None` where it cannot be (kernels before
+/// 6.16 for the kernel's BTF, an empty file): the caller reads it instead.
+fn map_file(file: &std::fs::File) -> Option<FdMapping> {
+    use std::os::fd::AsRawFd as _;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    if len == 0 {
+        return None;
+    }
+    FdMapping::new(file.as_raw_fd(), len, libc::PROT_READ, libc::MAP_PRIVATE, 0).ok()
 }
 
 impl std::ops::Deref for Blob {
@@ -113,60 +130,6 @@ impl std::ops::Deref for Blob {
     }
 }
 
-/// A file mapped read-only. Linux 6.16 and later let
-/// `/sys/kernel/btf/vmlinux` be mapped: its ~5 MB are then used in place,
-/// where reading them took ~1,300 reads of 4 KiB (sysfs's largest) and
-/// page faults on the copy, a few milliseconds of start-up.
-struct Mapping {
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: the mapping is read-only and owned by this value alone.
-unsafe impl Send for Mapping {}
-// SAFETY: as above; shared references only read.
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    /// `None` where the file cannot be mapped (kernels before 6.16, an
-    /// empty file): the caller reads it instead.
-    fn of(file: &std::fs::File) -> Option<Self> {
-        use std::os::fd::AsRawFd as _;
-        let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-        if len == 0 {
-            return None;
-        }
-        // SAFETY: a fresh read-only private mapping of a file we hold open;
-        // nothing else in this process refers to it.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        (ptr != libc::MAP_FAILED).then(|| Self {
-            ptr: ptr.cast(),
-            len,
-        })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` readable bytes at `ptr` until `drop` unmaps them.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `of`, unmapped once.
-        unsafe { libc::munmap(self.ptr.cast_mut().cast(), self.len) };
-    }
-}
-
 impl BtfTypes {
     pub fn read(path: &Path) -> Result<Self, BtfError> {
         let error = |source| BtfError::Read {
@@ -174,7 +137,7 @@ impl BtfTypes {
             source,
         };
         let mut file = std::fs::File::open(path).map_err(error)?;
-        if let Some(map) = Mapping::of(&file) {
+        if let Some(map) = map_file(&file) {
             return Self::parse_blob(Blob::Mapped(map));
         }
         let mut data = Vec::new();
@@ -739,7 +702,10 @@ mod vmlinux_tests {
     #[test]
     fn io_uring_structs_of_this_kernel() {
         let Ok(btf) = BtfTypes::read(Path::new(VMLINUX_BTF)) else {
-            eprintln!("skipped: io_uring_structs_of_this_kernel: no readable {VMLINUX_BTF}");
+            crate::test_skip::skip(
+                "io_uring_structs_of_this_kernel",
+                &format!("no readable {VMLINUX_BTF}"),
+            );
             return;
         };
         let opcode = btf
@@ -781,8 +747,9 @@ mod vmlinux_tests {
     #[test]
     fn attach_ids_keep_this_kernels_typedef_ids() {
         let Ok(btf) = BtfTypes::read(Path::new(VMLINUX_BTF)) else {
-            eprintln!(
-                "skipped: attach_ids_keep_this_kernels_typedef_ids: no readable {VMLINUX_BTF}"
+            crate::test_skip::skip(
+                "attach_ids_keep_this_kernels_typedef_ids",
+                &format!("no readable {VMLINUX_BTF}"),
             );
             return;
         };

@@ -10,6 +10,7 @@ mod decode;
 mod event;
 mod event_ring;
 mod fasthash;
+mod fd_mapping;
 mod filter;
 mod format;
 mod missed_runs;
@@ -20,6 +21,9 @@ mod requests;
 mod selection;
 mod session;
 mod summary;
+#[cfg(test)]
+#[path = "../tests/common/skip.rs"]
+mod test_skip;
 mod top;
 mod tracefs;
 mod wakeup;

@@ -133,7 +133,6 @@ impl Pipeline {
     /// One record from the ring buffer.
     fn record(&mut self, record: &[u8]) -> anyhow::Result<()> {
         self.tally.events += 1;
-        prefetch_ahead(record);
         if self.count_only {
             self.tally.filtered += 1;
             return Ok(());
@@ -294,27 +293,6 @@ fn add_self_to_filter(map_fd: i32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Asks for the records after `record` to be fetched while it is decoded:
-/// they were written on the traced task's CPU, and reading each for the
-/// first time waited for its cache lines to come across (most of the time
-/// the request tracker took, in a profile of a NOP storm). A prefetch never
-/// faults, so addresses past the end of the data are harmless.
-#[inline(always)]
-fn prefetch_ahead(record: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let at = record.as_ptr();
-        for ahead in [256, 320, 384, 448] {
-            // SAFETY: _mm_prefetch takes any address; it does not read
-            // memory the program can observe.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(ahead).cast()) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = record;
 }
 
 fn spawn_traced(command: &[String], map_fd: i32) -> anyhow::Result<tokio::process::Child> {

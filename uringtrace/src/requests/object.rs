@@ -557,7 +557,7 @@ mod tests {
     #[test]
     fn layout_of_this_kernel() {
         let Ok(btf) = BtfTypes::read(std::path::Path::new(crate::btf::VMLINUX_BTF)) else {
-            eprintln!("skipped: layout_of_this_kernel: no readable vmlinux BTF");
+            crate::test_skip::skip("layout_of_this_kernel", "no readable vmlinux BTF");
             return;
         };
         let tp = ["io_uring_submit_req", "io_uring_submit_sqe"]

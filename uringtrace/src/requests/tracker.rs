@@ -879,53 +879,45 @@ impl Tracker {
             }
             None => (None, Match::None),
         };
-        // Each return builds the completion whole, in the caller's slot
-        // (built and then updated, it was copied out with memcpy).
-        let Some(key) = key else {
-            self.stats.unmatched += 1;
-            return Completion {
-                request: None,
-                matched,
-                user_data,
-                res,
-                cflags,
-                extra,
-                lost,
-                terminal,
-                cqes: 1,
-                latency_ns: None,
-                paths: Paths::default(),
-                object: None,
-                creds: None,
-            };
+        // What the request adds, then the completion built whole, once, in
+        // the caller's slot (built and then updated, it was copied out
+        // with memcpy).
+        let (request, cqes, latency_ns, paths, object, creds) = match key {
+            None => {
+                self.stats.unmatched += 1;
+                (None, 1, None, Paths::default(), None, None)
+            }
+            Some(key) => {
+                let io_wq = self.worker == Some(Worker::IoWq);
+                let p = match taken.as_mut() {
+                    Some(p) => p,
+                    None => self.pending.get_mut(&key).expect("looked up above"),
+                };
+                p.cqes += 1;
+                if io_wq {
+                    p.paths.insert(Paths::ASYNC);
+                }
+                let request = p.reference();
+                let (cqes, latency_ns, paths) = (p.cqes, ts.saturating_sub(p.submit_ts), p.paths);
+                let (object, creds) = if terminal {
+                    (p.object.take(), p.creds.take())
+                } else {
+                    (None, None)
+                };
+                let finished = if terminal {
+                    taken.or_else(|| self.pending.remove(&key))
+                } else {
+                    None
+                };
+                if let Some(old) = finished {
+                    self.forget_user_data(ring, old.user_data, old.id);
+                    self.remember(key, old.reference());
+                }
+                (Some(request), cqes, Some(latency_ns), paths, object, creds)
+            }
         };
-        let io_wq = self.worker == Some(Worker::IoWq);
-        let p = match taken.as_mut() {
-            Some(p) => p,
-            None => self.pending.get_mut(&key).expect("looked up above"),
-        };
-        p.cqes += 1;
-        if io_wq {
-            p.paths.insert(Paths::ASYNC);
-        }
-        let request = p.reference();
-        let (cqes, latency_ns, paths) = (p.cqes, ts.saturating_sub(p.submit_ts), p.paths);
-        let (object, creds) = if terminal {
-            (p.object.take(), p.creds.take())
-        } else {
-            (None, None)
-        };
-        let finished = if terminal {
-            taken.or_else(|| self.pending.remove(&key))
-        } else {
-            None
-        };
-        if let Some(old) = finished {
-            self.forget_user_data(ring, old.user_data, old.id);
-            self.remember(key, old.reference());
-        }
         Completion {
-            request: Some(request),
+            request,
             matched,
             user_data,
             res,
@@ -934,7 +926,7 @@ impl Tracker {
             lost,
             terminal,
             cqes,
-            latency_ns: Some(latency_ns),
+            latency_ns,
             paths,
             object,
             creds,

@@ -10,6 +10,9 @@ use std::{
 
 use serde_json::Value;
 
+mod skip;
+pub use skip::skip;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_uringtrace")
 }
@@ -284,22 +287,6 @@ pub fn assert_matches_truth(truth: &[Value], trace: &[Value]) {
         "trace differs from the ground truth:\n{}",
         problems.join("\n")
     );
-}
-
-/// Marks the running test as skipped, loudly: a line on stderr, and a line
-/// in `$URINGTRACE_SKIP_LOG` when set, which `cargo xtask test` (and the VM
-/// suite) read so that a skipped test is never counted as passed.
-pub fn skip(test: &str, why: &str) {
-    eprintln!("skipped: {test}: {why}");
-    if let Some(log) = std::env::var_os("URINGTRACE_SKIP_LOG") {
-        use std::io::Write as _;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap_or_else(|e| panic!("opening the skip log {log:?}: {e}"));
-        writeln!(f, "{test}: {why}").expect("writing the skip log");
-    }
 }
 
 /// Whether this kernel has the kprobe PMU (CONFIG_KPROBES).
