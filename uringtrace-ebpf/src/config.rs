@@ -144,10 +144,21 @@ pub fn cflags_offset(tp: usize) -> u32 {
 pub fn task_flags_offset() -> u32 {
     unsafe { core::ptr::read_volatile(&TASK_FLAGS_OFFSET) }
 }
+/// One field of TASK_FILTER. The struct read whole was 40 byte loads and
+/// as many stack spills in every program run, the filters off or not.
 #[inline(always)]
-pub fn task_filter() -> TaskFilter {
-    unsafe { core::ptr::read_volatile(&TASK_FILTER) }
+pub fn task_filter<T: Copy>(field: impl FnOnce(&TaskFilter) -> &T) -> T {
+    unsafe { core::ptr::read_volatile(field(&TASK_FILTER)) }
 }
+/// `--comm`'s name as two words, compared with the task's in two
+/// comparisons. The field is 8-aligned (checked below).
+#[inline(always)]
+pub fn task_filter_comm_words() -> [u64; 2] {
+    let words = core::ptr::from_ref(&TASK_FILTER.comm).cast::<[u64; 2]>();
+    unsafe { core::ptr::read_volatile(words) }
+}
+const _: () = assert!(core::mem::offset_of!(TaskFilter, comm).is_multiple_of(8));
+
 /// One field of TASK_LAYOUT.
 #[inline(always)]
 pub fn task_offset(field: impl FnOnce(&TaskLayout) -> &u32) -> u32 {

@@ -143,12 +143,18 @@ pub fn header(kind: RecordKind, task: Task) -> RecordHeader {
 /// the headers' helper branch nor the `--comm` filter runs there.
 #[inline(always)]
 pub fn current_comm() -> [u8; COMM_LEN] {
+    unsafe { core::mem::transmute::<[u64; COMM_LEN / 8], [u8; COMM_LEN]>(current_comm_words()) }
+}
+
+/// [`current_comm`] as words, to compare a word at a time.
+#[inline(always)]
+pub fn current_comm_words() -> [u64; COMM_LEN / 8] {
     let mut words = MaybeUninit::<[u64; COMM_LEN / 8]>::uninit();
     let at = zero_words_in(words.as_mut_ptr());
     // On failure the helper zeroes the buffer itself.
     unsafe {
         aya_ebpf::helpers::generated::bpf_get_current_comm(at.cast(), COMM_LEN as u32);
-        core::mem::transmute::<[u64; COMM_LEN / 8], [u8; COMM_LEN]>(words.assume_init())
+        words.assume_init()
     }
 }
 

@@ -75,15 +75,17 @@ fn filter_changed() {
 
 #[inline(always)]
 fn task_filter_passes(tgid: u32) -> bool {
-    let f = config::task_filter();
-    if f.uid_enabled != 0 && bpf_get_current_uid_gid() as u32 != f.uid {
+    if config::task_filter(|f| &f.uid_enabled) != 0
+        && bpf_get_current_uid_gid() as u32 != config::task_filter(|f| &f.uid)
+    {
         return false;
     }
-    if f.cgroup_id != 0 && unsafe { bpf_get_current_cgroup_id() } != f.cgroup_id {
+    let cgroup_id = config::task_filter(|f| &f.cgroup_id);
+    if cgroup_id != 0 && unsafe { bpf_get_current_cgroup_id() } != cgroup_id {
         return false;
     }
-    if f.comm_enabled != 0 && COMM_TGIDS.get_ptr(tgid).is_none() {
-        if crate::emit::current_comm() != f.comm {
+    if config::task_filter(|f| &f.comm_enabled) != 0 && COMM_TGIDS.get_ptr(tgid).is_none() {
+        if crate::emit::current_comm_words() != config::task_filter_comm_words() {
             return false;
         }
         // Its io_uring worker threads have other names: let the whole

@@ -203,7 +203,26 @@ pub(crate) fn object_in_submit(req: u64) {
     } else {
         u64::from(load::<u32>(req, at(|l| &l.req_flags)))
     };
-    let _ = object(req, opcode, flags);
+    if has_object(opcode, flags) {
+        let _ = object(req, opcode, flags);
+    }
+}
+
+/// Whether a request of `opcode` with `flags` has an object record: asked
+/// before the call, which a NOP storm would otherwise pay on every
+/// submission for nothing (a BPF-to-BPF call and return, each through
+/// the kernel's return thunk on CPUs that need one).
+#[inline(always)]
+fn has_object(opcode: u8, flags: u64) -> bool {
+    opcode_shape(opcode) != SHAPE_NONE || runs_under_creds(flags)
+}
+
+/// From a table, not a `match`: the verifier then sees one unknown shape,
+/// not a constant per opcode group walked through all that follows once
+/// per constant (eight times the load time).
+#[inline(always)]
+fn opcode_shape(opcode: u8) -> u8 {
+    unsafe { core::ptr::read_volatile(&SHAPES[usize::from(opcode)]) }
 }
 
 #[inline(always)]
@@ -219,19 +238,18 @@ fn try_object(req: u64) -> Option<()> {
         return None;
     }
     let opcode: u8 = read(req, at(|l| &l.req_opcode))?;
-    object(req, opcode, req_flags(req))
+    let flags = req_flags(req);
+    if !has_object(opcode, flags) {
+        return None;
+    }
+    object(req, opcode, flags)
 }
 
 #[inline(never)]
 fn object(req: u64, opcode: u8, flags: u64) -> Option<()> {
+    // The callers asked has_object.
     let under_creds = runs_under_creds(flags);
-    // From a table, not a `match`: the verifier then sees one unknown
-    // shape, not a constant per opcode group walked through all that
-    // follows once per constant (eight times the load time).
-    let shape = unsafe { core::ptr::read_volatile(&SHAPES[usize::from(opcode)]) };
-    if shape == SHAPE_NONE && !under_creds {
-        return None;
-    }
+    let shape = opcode_shape(opcode);
     let ring: u64 = read(req, at(|l| &l.req_ctx)).unwrap_or(0);
     let task = current_task();
     if !is_traced(task.tgid) && unsafe { TRACED_RINGS.get(ring) }.is_none() {

@@ -134,8 +134,11 @@ pub(crate) fn emit<R: RawRecord, const N: usize>(ctx: &R, tp: usize) -> Result<(
     };
     let record = entry.as_mut_ptr();
     unsafe {
-        (*record).header = header(REQUEST_TRACEPOINTS[tp].kind, task);
-        (*record).header.flags |= io_worker_bits(task);
+        // Whole, with its flags: or-ing them in afterwards read the header
+        // back from the ring buffer's memory.
+        let mut head = header(REQUEST_TRACEPOINTS[tp].kind, task);
+        head.flags = io_worker_bits(task);
+        (*record).header = head;
         (*record).ring_owner = ring_owner;
         (*record)._pad = 0;
         if !ctx.copy_into(&mut (*record).raw) {
