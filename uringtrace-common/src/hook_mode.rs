@@ -9,3 +9,6 @@ pub const EMPTY: u8 = 1;
 /// Reserve and submit a record of the same size, untouched: the bare cost
 /// of moving the records through the ring buffer.
 pub const RESERVE: u8 = 2;
+/// RESERVE, with the record stamped by the clock every real record reads
+/// (bpf_ktime_get_ns): how much of tracing's cost is the timestamp alone.
+pub const RESERVE_CLOCK: u8 = 3;

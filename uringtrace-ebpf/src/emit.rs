@@ -255,14 +255,23 @@ pub fn output<T: 'static>(record: &T) {
     }
 }
 
-/// The benchmark's RESERVE mode: a record of `T`'s size through the ring
-/// buffer, with nothing read or written. It wakes the consumer the same
-/// way as a real record, so that it stays the bare limit of the transport
-/// the real programs use.
+/// The benchmark's RESERVE modes: a record of `T`'s size through the ring
+/// buffer, with nothing read or written, or (`stamped`, RESERVE_CLOCK)
+/// only the header's time, read from the clock every real header reads.
+/// It wakes the consumer the same way as a real record, so that it stays
+/// the bare limit of the transport the real programs use. Every record
+/// starts with its header.
 #[inline(always)]
-pub fn reserve_only<T: 'static>() {
+pub fn reserve_only<T: 'static>(stamped: bool) {
+    const { assert!(size_of::<T>() >= size_of::<RecordHeader>()) };
     match reserve::<T>() {
-        Some(entry) => entry.submit(),
+        Some(mut entry) => {
+            if stamped {
+                let head = entry.as_mut_ptr().cast::<RecordHeader>();
+                unsafe { (*head).ts_ns = bpf_ktime_get_ns() };
+            }
+            entry.submit()
+        }
         None => count(counters::RINGBUF_FULL),
     }
 }

@@ -88,8 +88,8 @@ fn read_ctx<T>(ctx: &TracePointContext, offset: u32) -> Option<T> {
 pub(crate) fn emit<R: RawRecord, const N: usize>(ctx: &R, tp: usize) -> Result<(), i32> {
     match config::hook_mode() {
         hook_mode::FULL => {}
-        hook_mode::RESERVE => {
-            reserve_only::<TracepointRecord<N>>();
+        mode @ (hook_mode::RESERVE | hook_mode::RESERVE_CLOCK) => {
+            reserve_only::<TracepointRecord<N>>(mode == hook_mode::RESERVE_CLOCK);
             return Ok(());
         }
         _ => return Ok(()),

@@ -215,8 +215,8 @@ pub fn finish<T: CallRecord>(ret: Result<i64, i32>, inflight: &HashMap<u32, T>) 
     let ret = ret?;
     match config::hook_mode() {
         hook_mode::FULL => {}
-        hook_mode::RESERVE => {
-            reserve_only::<T>();
+        mode @ (hook_mode::RESERVE | hook_mode::RESERVE_CLOCK) => {
+            reserve_only::<T>(mode == hook_mode::RESERVE_CLOCK);
             return Ok(());
         }
         _ => return Ok(()),

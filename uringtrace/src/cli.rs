@@ -189,8 +189,9 @@ pub struct TraceArgs {
     pub buffer_size: u32,
 
     /// Benchmark reference points (`cargo xtask bench`): `empty` programs
-    /// that return at once, or `reserve` programs that only move records of
-    /// the same size through the ring buffer, drained without decoding.
+    /// that return at once, `reserve` programs that only move records of
+    /// the same size through the ring buffer, drained without decoding, or
+    /// `reserve-clock`, the same with each record stamped with the time.
     #[arg(long, value_enum, default_value_t = HookMode::Full, hide = true)]
     pub hook_mode: HookMode,
 
@@ -288,6 +289,7 @@ pub enum HookMode {
     Full,
     Empty,
     Reserve,
+    ReserveClock,
 }
 
 impl HookMode {
@@ -297,6 +299,7 @@ impl HookMode {
             Self::Full => hook_mode::FULL,
             Self::Empty => hook_mode::EMPTY,
             Self::Reserve => hook_mode::RESERVE,
+            Self::ReserveClock => hook_mode::RESERVE_CLOCK,
         }
     }
 }

@@ -199,6 +199,18 @@ impl Results {
         })
     }
 
+    /// The clock read's part of the cost index: (U/K1c − U/K1) / (U/K1 − 1),
+    /// what stamping each record with the time adds to the bare limit, in
+    /// the cost index's units. The rest of the index is T's other work.
+    pub fn cost_index_clock(&self) -> ByBatch {
+        self.per_round(|r| {
+            let u = r.get(&Config::U)?.engine.nops_per_s;
+            let k1 = r.get(&Config::K1)?.engine.nops_per_s;
+            let k1c = r.get(&Config::K1c)?.engine.nops_per_s;
+            Some((u / k1c - u / k1) / (u / k1 - 1.0))
+        })
+    }
+
     /// Events dropped by `config` over all rounds, per batch size; `None`
     /// where the tracer cannot drop.
     pub fn drops(&self, config: Config) -> BTreeMap<u32, Option<Drops>> {

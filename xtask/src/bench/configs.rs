@@ -40,6 +40,9 @@ pub enum Config {
     /// uringtrace's hooks reserving and submitting a record of the full
     /// size, drained by a consumer that only counts: the bare limit.
     K1,
+    /// K1 plus the clock read that stamps every real record: how much of
+    /// T's cost over K1 is the timestamp alone.
+    K1c,
     /// uringtrace, every event decoded and written as JSON to /dev/null.
     T,
     /// uringtrace's summary mode (`-c`): aggregated in the kernel.
@@ -61,10 +64,11 @@ pub enum Tracer {
 }
 
 impl Config {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::U,
         Self::K0,
         Self::K1,
+        Self::K1c,
         Self::T,
         Self::TSum,
         Self::B1,
@@ -86,6 +90,7 @@ impl Config {
             Self::U => "U",
             Self::K0 => "K0",
             Self::K1 => "K1",
+            Self::K1c => "K1c",
             Self::T => "T",
             Self::TSum => "T-sum",
             Self::B1 => "B1",
@@ -103,6 +108,10 @@ impl Config {
                 "uringtrace's hooks reserving and submitting a record of the same size, \
                  consumer only counts (--hook-mode reserve)"
             }
+            Self::K1c => {
+                "K1, each record stamped with the clock as a real one is \
+                 (--hook-mode reserve-clock)"
+            }
             Self::T => "uringtrace -f json -o /dev/null -e enter,submit,complete",
             Self::TSum => "uringtrace -c -e enter,submit,complete (summary, in-kernel aggregation)",
             Self::B1 => "bpftrace, count() on the same tracepoints",
@@ -114,7 +123,7 @@ impl Config {
     pub fn tracer(self) -> Option<Tracer> {
         match self {
             Self::U => None,
-            Self::K0 | Self::K1 | Self::T | Self::TSum => Some(Tracer::Uringtrace),
+            Self::K0 | Self::K1 | Self::K1c | Self::T | Self::TSum => Some(Tracer::Uringtrace),
             Self::B1 | Self::B2 => Some(Tracer::Bpftrace),
             Self::S => Some(Tracer::Strace),
         }
@@ -207,6 +216,7 @@ fn uringtrace_args(config: Config) -> &'static [&'static str] {
     match config {
         Config::K0 => &["--hook-mode", "empty", "-o", "/dev/null"],
         Config::K1 => &["--hook-mode", "reserve", "-o", "/dev/null"],
+        Config::K1c => &["--hook-mode", "reserve-clock", "-o", "/dev/null"],
         Config::T => &["-f", "json", "-o", "/dev/null"],
         Config::TSum => &["-c", "-o", "/dev/null"],
         _ => &[],

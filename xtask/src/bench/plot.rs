@@ -18,10 +18,11 @@ use super::{
 const SIZE: (u32, u32) = (1000, 640);
 
 /// One colour per configuration, in `Config::ALL` order.
-const COLOURS: [RGBColor; 8] = [
+const COLOURS: [RGBColor; 9] = [
     RGBColor(0, 0, 0),
     RGBColor(150, 150, 150),
     RGBColor(90, 90, 90),
+    RGBColor(140, 86, 75),
     RGBColor(214, 39, 40),
     RGBColor(255, 127, 14),
     RGBColor(31, 119, 180),

@@ -115,6 +115,7 @@ fn json(r: &Results) -> Value {
         "throughput_nops_per_s": per_config(&|c| by_batch(&r.throughput(c))),
         "relative_to_u": per_config(&|c| by_batch(&r.ratio(c, Config::U))),
         "cost_index": by_batch(&r.cost_index()),
+        "cost_index_clock": by_batch(&r.cost_index_clock()),
         "t_over_b1": by_batch(&r.ratio(Config::T, Config::B1)),
         "t_over_b2": by_batch(&r.ratio(Config::T, Config::B2)),
         "tsum_over_b1": tsum_over_b1,
@@ -122,6 +123,7 @@ fn json(r: &Results) -> Value {
         "drops_t": drops_json(&r.drops(Config::T)),
         "drops_t_share": drop_shares_json(&r.drops(Config::T)),
         "drops_k1": drops_json(&r.drops(Config::K1)),
+        "drops_k1c": drops_json(&r.drops(Config::K1c)),
         "drops_b2": drops_json(&r.drops(Config::B2)),
         "drops_b2_share": drop_shares_json(&r.drops(Config::B2)),
         "zero_loss_rate_t": zl.best.as_ref().map(|b| b.events_per_s),
@@ -360,6 +362,11 @@ fn markdown(r: &Results) -> String {
         ratios.push(("T-sum / B1", r.ratio(Config::TSum, Config::B1), false));
     }
     ratios.push(("cost index (U/T - 1) / (U/K1 - 1)", r.cost_index(), true));
+    ratios.push((
+        "of which the clock read (U/K1c - U/K1) / (U/K1 - 1)",
+        r.cost_index_clock(),
+        false,
+    ));
     let t_drops = r.drops(Config::T);
     let t_dropped = |b: &u32| t_drops[b].is_some_and(|d| d.share() > DROP_MARK);
     for (name, v, has_t) in ratios {
@@ -383,8 +390,10 @@ fn markdown(r: &Results) -> String {
         md,
         "Each step's slowdown of the engine, relative to the step before (median of per-round \
          ratios): the hooks firing at all (U to K0), moving full-size records through the ring \
-         buffer (K0 to K1), and uringtrace's real programs, which read the arguments and \
-         filter, with a consumer that decodes and formats (K1 to T). The consumer's CPU share \
+         buffer (K0 to K1), stamping each with the time as every real record is (K1 to K1c: \
+         one bpf_ktime_get_ns per record), and uringtrace's real programs, which read the \
+         arguments and filter, with a consumer that decodes and formats (K1c to T). The \
+         consumer's CPU share \
          is of CPU 1 over the engine's loop; near 100% it cannot keep up and the ring buffer \
          fills.\n"
     );
@@ -400,9 +409,10 @@ fn markdown(r: &Results) -> String {
             Config::K0,
             Config::K1,
         ),
+        ("K1 / K1c: the clock read", Config::K1, Config::K1c),
         (
-            "K1 / T: uringtrace's programs and consumer",
-            Config::K1,
+            "K1c / T: uringtrace's programs and consumer",
+            Config::K1c,
             Config::T,
         ),
     ] {
@@ -437,7 +447,7 @@ fn markdown(r: &Results) -> String {
         &mut md,
         &cols.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    for c in [Config::K1, Config::T, Config::B2] {
+    for c in [Config::K1, Config::K1c, Config::T, Config::B2] {
         let d = r.drops(c);
         let mut cells = vec![c.label().to_string()];
         cells.extend(BATCHES.iter().map(|b| match d[b] {
