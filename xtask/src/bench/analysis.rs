@@ -89,6 +89,11 @@ pub type ByBatch = BTreeMap<u32, Option<f64>>;
 pub struct Drops {
     pub dropped: u64,
     pub events: u64,
+    /// Runs counted, and how many of them dropped: drops come in runs
+    /// whose consumer fell behind (and stayed behind), so one such run
+    /// can make the whole sum.
+    pub runs: u32,
+    pub runs_dropping: u32,
 }
 
 impl Drops {
@@ -225,9 +230,13 @@ impl Results {
                         let d = total.get_or_insert(Drops {
                             dropped: 0,
                             events: 0,
+                            runs: 0,
+                            runs_dropping: 0,
                         });
                         d.dropped += dropped;
                         d.events += t.events;
+                        d.runs += 1;
+                        d.runs_dropping += u32::from(dropped > 0);
                     }
                 }
                 (batch, total)
@@ -325,9 +334,11 @@ impl Results {
                 && d.dropped > 0
             {
                 missed.push(format!(
-                    "T dropped {} events ({:.1}%)",
+                    "T dropped {} events ({:.1}%) in {} of {} runs",
                     d.dropped,
-                    d.share() * 100.0
+                    d.share() * 100.0,
+                    d.runs_dropping,
+                    d.runs
                 ));
             }
             targets.push(Target {

@@ -54,6 +54,18 @@ fn drops_json(v: &std::collections::BTreeMap<u32, Option<Drops>>) -> Value {
     )
 }
 
+/// Per batch size: in how many of the runs the tracer dropped.
+fn drop_runs_json(v: &std::collections::BTreeMap<u32, Option<Drops>>) -> Value {
+    Value::Object(
+        v.iter()
+            .map(|(batch, d)| {
+                let runs = d.map(|d| json!({"runs": d.runs, "runs_dropping": d.runs_dropping}));
+                (batch.to_string(), json!(runs))
+            })
+            .collect(),
+    )
+}
+
 fn drop_shares_json(v: &std::collections::BTreeMap<u32, Option<Drops>>) -> Value {
     Value::Object(
         v.iter()
@@ -122,6 +134,7 @@ fn json(r: &Results) -> Value {
         "tsum_note": r.tsum_missing,
         "drops_t": drops_json(&r.drops(Config::T)),
         "drops_t_share": drop_shares_json(&r.drops(Config::T)),
+        "drops_t_runs": drop_runs_json(&r.drops(Config::T)),
         "drops_k1": drops_json(&r.drops(Config::K1)),
         "drops_k1c": drops_json(&r.drops(Config::K1c)),
         "drops_b2": drops_json(&r.drops(Config::B2)),
@@ -438,7 +451,7 @@ fn markdown(r: &Results) -> String {
     let _ = writeln!(md, "\n## Dropped events\n");
     let _ = writeln!(
         md,
-        "Summed over all rounds: uringtrace's own count (`N dropped` on its last line: ring \
+        "Summed over all rounds, and how many runs dropped at all: uringtrace's own count (`N dropped` on its last line: ring \
          buffer full, undecodable), bpftrace's `Lost N events` lines. B1 counts in the kernel \
          and strace stops the traced process, so neither can drop.\n"
     );
@@ -451,7 +464,14 @@ fn markdown(r: &Results) -> String {
         let d = r.drops(c);
         let mut cells = vec![c.label().to_string()];
         cells.extend(BATCHES.iter().map(|b| match d[b] {
-            Some(d) => format!("{} of {} ({:.1}%)", d.dropped, d.events, d.share() * 100.0),
+            Some(d) => format!(
+                "{} of {} ({:.1}%), {} of {} runs",
+                d.dropped,
+                d.events,
+                d.share() * 100.0,
+                d.runs_dropping,
+                d.runs
+            ),
             None => "n/a".to_string(),
         }));
         row(&mut md, &cells);
