@@ -15,6 +15,8 @@ use std::{
 
 /// A `HashMap` with [`FastState`].
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastState>;
+/// A `HashSet` with [`FastState`].
+pub type FastSet<K> = std::collections::HashSet<K, FastState>;
 
 const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 

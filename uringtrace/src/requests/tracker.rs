@@ -10,7 +10,7 @@
 use std::{collections::VecDeque, rc::Rc, sync::Arc};
 
 // Looked up several times per event, where SipHash took 4% of the consumer.
-use crate::fasthash::FastMap as HashMap;
+use crate::fasthash::{FastMap as HashMap, FastSet as HashSet};
 
 use uringtrace_common::{
     HDR_IO_WORKER, HDR_TASK_FLAGS_READ, RecordHeader, RecordKind,
@@ -105,8 +105,16 @@ pub struct Tracker {
     /// without a request pointer. Entries of finished requests are dropped
     /// lazily; emptied queues are kept for the next request with that
     /// user_data (applications reuse a few: slot indexes) and swept when
-    /// they pile up.
+    /// they pile up. Only the rings of `user_data_rings` are entered.
     by_user_data: HashMap<Key, VecDeque<(u64, u64)>>,
+    /// The rings that have needed `by_user_data`: a CQE without a request
+    /// pointer (multishot, overflow) or, before 5.13, any event. The index
+    /// of a ring is built from its live requests when it is first needed
+    /// and kept from then on; a ring whose CQEs all name their request (a
+    /// NOP storm, most rings on 5.13+) never pays for it, where keeping it
+    /// for every request was two of the consumer's hash-table updates per
+    /// request.
+    user_data_rings: HashSet<u64>,
     /// Submission order, for eviction; stale entries dropped lazily.
     order: VecDeque<(Key, u64)>,
     recent: HashMap<Key, RequestRef>,
@@ -141,6 +149,7 @@ impl Tracker {
             next_ring: 1,
             pending: HashMap::default(),
             by_user_data: HashMap::default(),
+            user_data_rings: HashSet::default(),
             order: VecDeque::new(),
             recent: HashMap::default(),
             recent_order: VecDeque::new(),
@@ -678,6 +687,7 @@ impl Tracker {
         self.pending.retain(|(r, _), _| *r != ptr);
         self.stats.ring_gone += (before - self.pending.len()) as u64;
         self.by_user_data.retain(|(r, _), _| *r != ptr);
+        self.user_data_rings.remove(&ptr);
         let ring = RingRef {
             id: self.take_ring_id(),
             fd: Some(fd),
@@ -742,11 +752,13 @@ impl Tracker {
             }
             self.forget_user_data(ring, old.user_data, old.id);
         }
-        let slot = self.by_user_data.entry((ring, user_data)).or_default();
-        slot.push_back((key.1, id));
-        if slot.len() > 64 {
-            let pending = &self.pending;
-            slot.retain(|(req, id)| is_live(pending, (ring, *req), *id));
+        if self.user_data_rings.contains(&ring) {
+            let slot = self.by_user_data.entry((ring, user_data)).or_default();
+            slot.push_back((key.1, id));
+            if slot.len() > 64 {
+                let pending = &self.pending;
+                slot.retain(|(req, id)| is_live(pending, (ring, *req), *id));
+            }
         }
         self.order.push_back((key, id));
         self.bound();
@@ -834,12 +846,32 @@ impl Tracker {
     }
 
     /// The oldest live request of `ring` with `user_data`.
-    fn by_user_data(&self, ring: u64, user_data: u64) -> Option<Key> {
+    fn by_user_data(&mut self, ring: u64, user_data: u64) -> Option<Key> {
+        self.index_user_data(ring);
         self.by_user_data
             .get(&(ring, user_data))?
             .iter()
             .find(|(req, id)| is_live(&self.pending, (ring, *req), *id))
             .map(|(req, _)| (ring, *req))
+    }
+
+    /// Enters `ring`'s live requests in `by_user_data`, the first time the
+    /// ring needs it (see `user_data_rings`), in submission order: `order`'s.
+    fn index_user_data(&mut self, ring: u64) {
+        if !self.user_data_rings.insert(ring) {
+            return;
+        }
+        for &(key, id) in &self.order {
+            if key.0 != ring {
+                continue;
+            }
+            if let Some(p) = self.pending.get(&key).filter(|p| p.id == id) {
+                self.by_user_data
+                    .entry((ring, p.user_data))
+                    .or_default()
+                    .push_back((key.1, id));
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1297,6 +1329,44 @@ mod tests {
             (4, true, Match::Request)
         );
         assert_eq!(t.in_flight(), (0, 0));
+    }
+
+    /// The user_data index of a ring is made when a CQE without a request
+    /// pointer first needs it, from the requests already in flight, oldest
+    /// first; from then on the ring's new requests are entered at once.
+    #[test]
+    fn user_data_index_is_made_when_first_needed() {
+        let mut t = tracker(16);
+        let a = submit(&mut t, 0, 0xa0, 5, 0);
+        let b = submit(&mut t, 1, 0xb0, 5, 0);
+        submit(&mut t, 2, 0xc0, 6, 0);
+        assert!(t.by_user_data.is_empty() && t.user_data_rings.is_empty());
+        // Multishot-style CQE, F_MORE: the oldest request with user_data 5.
+        let c = complete(&mut t, 10, 0, 5, 1, 0x2);
+        assert_eq!((c.request.unwrap().id, c.matched), (a.id, Match::UserData));
+        assert_eq!(t.by_user_data[&(RING, 5)].len(), 2);
+        assert_eq!(t.by_user_data[&(RING, 6)].len(), 1);
+        // The oldest ends by pointer; the next pointer-less CQE is b's.
+        complete(&mut t, 11, 0xa0, 5, 0, 0);
+        let c = complete(&mut t, 12, 0, 5, 1, 0x2);
+        assert_eq!((c.request.unwrap().id, c.matched), (b.id, Match::UserData));
+        let d = submit(&mut t, 13, 0xd0, 7, 0);
+        assert_eq!(t.by_user_data[&(RING, 7)].len(), 1);
+        let c = complete(&mut t, 14, 0, 7, 1, 0x2);
+        assert_eq!((c.request.unwrap().id, c.matched), (d.id, Match::UserData));
+    }
+
+    /// A ring whose CQEs all name their request keeps no user_data index.
+    #[test]
+    fn rings_joined_by_pointer_keep_no_user_data_index() {
+        let mut t = tracker(16);
+        for i in 0..100 {
+            let r = submit(&mut t, i, 0x1000 + 8 * i, i % 3, 0);
+            let c = complete(&mut t, i + 1, 0x1000 + 8 * i, i % 3, 0, 0);
+            assert_eq!((c.request.unwrap().id, c.matched), (r.id, Match::Request));
+        }
+        assert!(t.by_user_data.is_empty() && t.user_data_rings.is_empty());
+        assert_eq!(t.stats, TrackerStats::default());
     }
 
     #[test]
