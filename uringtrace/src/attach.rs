@@ -88,8 +88,14 @@ pub enum RequestHook {
     /// A tp_btf program that rebuilds the record from the arguments.
     TpBtf,
     /// The perf-event program that copies the record the kernel built,
-    /// with why the tp_btf one is not used.
-    Tracepoint { why_not_tp_btf: String },
+    /// with why the tp_btf one is not used, and whether that is because
+    /// the kernel refused to load or attach it (a bug of ours: the
+    /// fallback traces the event at about twice the cost per request),
+    /// rather than a kernel or BTF without what it needs.
+    Tracepoint {
+        why_not_tp_btf: String,
+        tp_btf_refused: bool,
+    },
 }
 
 /// What the `submit` events come from in this session.
@@ -453,9 +459,9 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
     let mut request_hooks = [const { None }; REQUEST_TRACEPOINTS.len()];
     for (prog, category, name, index) in programs {
         if let Some(index) = index {
-            let why = match (&recipes.why_not[index], &kernel_btf) {
-                (Some(why), _) => why.clone(),
-                (None, Err(why)) => why.clone(),
+            let (why, refused) = match (&recipes.why_not[index], &kernel_btf) {
+                (Some(why), _) => (why.clone(), false),
+                (None, Err(why)) => (why.clone(), false),
                 (None, Ok(btf)) => {
                     let program = format!("{}_btf", PROGRAM_NAMES[index]);
                     match attach_tp_btf(&mut ebpf, &program, name, btf, &mut links) {
@@ -468,7 +474,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
                             }
                             continue;
                         }
-                        Err(why) => why,
+                        Err(refusal) => (refusal.0, true),
                     }
                 }
             };
@@ -487,6 +493,7 @@ pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
             }
             request_hooks[index] = Some(RequestHook::Tracepoint {
                 why_not_tp_btf: why,
+                tp_btf_refused: refused,
             });
         }
         let program: &mut TracePoint = ebpf
@@ -846,10 +853,10 @@ fn attach_object_program(
     btf: Result<&aya::Btf, &String>,
     links: &mut Vec<Box<dyn Send>>,
 ) -> Result<(), String> {
-    let refused = match btf
-        .map_err(String::clone)
-        .and_then(|btf| attach_tp_btf(ebpf, "io_uring_submit_object", tracepoint, btf, links))
-    {
+    let refused = match btf.map_err(String::clone).and_then(|btf| {
+        attach_tp_btf(ebpf, "io_uring_submit_object", tracepoint, btf, links)
+            .map_err(|refusal| refusal.0)
+    }) {
         Ok(()) => return Ok(()),
         Err(why) => why,
     };
@@ -926,9 +933,23 @@ fn attach_syscall_kprobes(
     Ok(())
 }
 
+/// Why uringtrace's own tp_btf program is not in use: the kernel refused
+/// to load or attach it (or the object lacks it).
+struct Refusal(String);
+
 /// Loads tp_btf program `name` against `tracepoint` and attaches it, or
 /// says why the kernel would not take it.
 fn attach_tp_btf(
+    ebpf: &mut Ebpf,
+    name: &str,
+    tracepoint: &str,
+    btf: &aya::Btf,
+    links: &mut Vec<Box<dyn Send>>,
+) -> Result<(), Refusal> {
+    attach_tp_btf_program(ebpf, name, tracepoint, btf, links).map_err(Refusal)
+}
+
+fn attach_tp_btf_program(
     ebpf: &mut Ebpf,
     name: &str,
     tracepoint: &str,

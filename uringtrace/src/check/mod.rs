@@ -750,8 +750,12 @@ fn request_hooks_in_use(events: &mut [EventPlan]) {
         }
         match &attached.request_hooks[index] {
             Some(crate::attach::RequestHook::TpBtf) => plan.hook = HookKind::TpBtf,
-            Some(crate::attach::RequestHook::Tracepoint { why_not_tp_btf }) => {
+            Some(crate::attach::RequestHook::Tracepoint {
+                why_not_tp_btf,
+                tp_btf_refused,
+            }) => {
                 plan.reason = Some(why_not_tp_btf.clone());
+                plan.tp_btf_refused = *tp_btf_refused;
             }
             None => {}
         }
@@ -820,6 +824,7 @@ fn plan_events(
                     targets: own,
                     implemented: true,
                     reason: None,
+                    tp_btf_refused: false,
                 };
             }
             let tracepoint_why = if needed.iter().any(|tp| tp.status == Presence::Unknown) {
@@ -862,6 +867,7 @@ fn plan_events(
                                      kprobe yet"
                                 )
                             }),
+                            tp_btf_refused: false,
                         };
                     }
                     Some(why) if !kprobe_whys.contains(&why) => kprobe_whys.push(why),
@@ -879,6 +885,7 @@ fn plan_events(
                 targets: Vec::new(),
                 implemented: false,
                 reason: Some(reason),
+                tp_btf_refused: false,
             }
         })
         .collect()

@@ -274,6 +274,11 @@ pub struct EventPlan {
     /// Why the event cannot be traced, when it cannot; for a request
     /// event on a perf-event tracepoint program, why not tp_btf.
     pub reason: Option<String>,
+    /// A request event on its perf-event program because the kernel
+    /// refused uringtrace's tp_btf program for it (the verifier, or the
+    /// attach): a bug to report, where a kernel without the hook or BTF
+    /// is not. False everywhere else.
+    pub tp_btf_refused: bool,
 }
 
 impl EventPlan {

@@ -272,6 +272,9 @@ fn event_plan(plan: &EventPlan) -> String {
     let targets = plan.targets.join(", ");
     match plan.hook {
         HookKind::Tracepoint if plan.implemented => match &plan.reason {
+            Some(why) if plan.tp_btf_refused => format!(
+                "tracepoint {targets} (not tp_btf, refused by the kernel: please report it: {why})"
+            ),
             Some(why) => format!("tracepoint {targets} (not tp_btf: {why})"),
             None => format!("tracepoint {targets}"),
         },
