@@ -946,28 +946,21 @@ fn attach_tp_btf(
     btf: &aya::Btf,
     links: &mut Vec<Box<dyn Send>>,
 ) -> Result<(), Refusal> {
-    attach_tp_btf_program(ebpf, name, tracepoint, btf, links).map_err(Refusal)
-}
-
-fn attach_tp_btf_program(
-    ebpf: &mut Ebpf,
-    name: &str,
-    tracepoint: &str,
-    btf: &aya::Btf,
-    links: &mut Vec<Box<dyn Send>>,
-) -> Result<(), String> {
     let program: &mut BtfTracePoint = ebpf
         .program_mut(name)
-        .ok_or_else(|| format!("the eBPF object lacks {name}"))?
+        .ok_or_else(|| Refusal(format!("the eBPF object lacks {name}")))?
         .try_into()
-        .map_err(|e| format!("{e}"))?;
-    program
-        .load(tracepoint, btf)
-        .map_err(|e| format!("the kernel refused the tp_btf program on {tracepoint}: {e:#}"))?;
+        .map_err(|e| Refusal(format!("{e}")))?;
+    program.load(tracepoint, btf).map_err(|e| {
+        Refusal(format!(
+            "the kernel refused the tp_btf program on {tracepoint}: {e:#}"
+        ))
+    })?;
     let id = program
         .attach()
-        .map_err(|e| format!("attaching the tp_btf program to {tracepoint}: {e}"))?;
-    links.push(Box::new(program.take_link(id).map_err(|e| format!("{e}"))?));
+        .map_err(|e| Refusal(format!("attaching the tp_btf program to {tracepoint}: {e}")))?;
+    let link = program.take_link(id).map_err(|e| Refusal(format!("{e}")))?;
+    links.push(Box::new(link));
     Ok(())
 }
 
