@@ -34,7 +34,7 @@ const DISCARD_BIT: u32 = 1 << 30;
 const HEADER_LEN: usize = 8;
 
 /// Consumed bytes after which the position is published even in the
-/// middle of a drain: a drain of a full 8 MiB buffer must not hold all of
+/// middle of a drain: a drain of a full 16 MiB buffer must not hold all of
 /// it from the producer until it ends. 128 KiB is ~1,000 records, so the
 /// store and its cache-line transfer are paid once per thousand.
 pub const PUBLISH_BYTES: u64 = 128 << 10;

@@ -15,7 +15,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Largest wakeup mark: about 2,000 records, a few milliseconds of the
 /// fastest event stream, so even a burst that starts right after a timer
-/// drain is taken long before an 8 MiB buffer fills.
+/// drain is taken long before the default 16 MiB buffer fills.
 const MAX_WAKEUP_BYTES: u64 = 256 << 10;
 
 /// Unconsumed bytes at which the programs wake the consumer, for a ring

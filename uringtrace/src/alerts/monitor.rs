@@ -11,8 +11,8 @@ use super::rule_set::{self, RuleSources};
 use crate::{
     attach::AttachMode,
     cli::{
-        Cli, RuleArgs, parse_buffer_size, parse_comm, parse_queue_size, parse_rotate_size,
-        parse_stats_interval, parse_uid,
+        Cli, DEFAULT_BUFFER_BYTES, RuleArgs, parse_buffer_size, parse_comm, parse_queue_size,
+        parse_rotate_size, parse_stats_interval, parse_uid,
     },
     format::OutputFormat,
 };
@@ -89,7 +89,7 @@ pub struct MonitorArgs {
     /// Size of the kernel-to-userspace ring buffer, in bytes (a power of
     /// two, at least 4096). Every event is attached, so a busy machine
     /// needs more than the trace command's usual selection.
-    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = parse_buffer_size)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_BYTES, value_parser = parse_buffer_size)]
     pub buffer_size: u32,
 
     /// How to hook the io_uring system calls: `tracepoint`, `kprobe` or

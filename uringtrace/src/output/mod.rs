@@ -24,9 +24,10 @@ use self::{
 /// bytes, the same order as the kernel ring buffer's default.
 pub const DEFAULT_QUEUE_BYTES: usize = 8 << 20;
 
-/// The longest the drain waits for a writer that has fallen behind: an
-/// eighth of the time the default ring buffer holds at the fastest event
-/// stream measured (8 MiB of 128-byte records at ~5M a second: ~13 ms).
+/// The longest the drain waits for a writer that has fallen behind: a
+/// small part of the time the default ring buffer holds at the fastest
+/// event stream measured (16 MiB of 128-byte records at ~5M a second:
+/// ~27 ms).
 const WRITER_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(2);
 /// Below this, a few long lines would fill the queue.
 pub const MIN_QUEUE_BYTES: usize = 64 << 10;

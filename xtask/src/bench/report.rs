@@ -481,12 +481,12 @@ fn markdown(r: &Results) -> String {
     let _ = writeln!(md, "\n## Highest rate T sustains with zero drops\n");
     let _ = writeln!(
         md,
-        "Method: T at {} NOPs per enter with the default ring buffer (8 MiB), {} s per probe. \
+        "Method: T at {} NOPs per enter with the default ring buffer (16 MiB), {} s per probe. \
          First unpaced; if that drops, the engine is paced (`nop-bench --rate`, sleeping when \
          ahead) and the rate bisected, starting a little under what the consumer drained \
          while overrun. A rate that drops is run a second time{}: other work on the machine \
-         can only add drops (the 8 MiB buffer holds about 65K records, 0.1 to 0.2 s of \
-         events at these rates, so a consumer kept off its CPU that long overflows it), so \
+         can only add drops (the 16 MiB buffer holds about 130K records, ~27 ms of events \
+         at 4.9M a second, so a consumer kept off its CPU that long overflows it), so \
          one clean run shows T sustains the rate. Events are T's records: one per \
          submission, per CQE and per io_uring_enter.\n",
         zl.batch,
