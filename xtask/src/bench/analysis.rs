@@ -392,38 +392,64 @@ impl Results {
                 },
             });
         }
-        let d32 = drops_t[&32];
         let zl = &self.zero_loss;
+        // Every unpaced run at 32 per enter counts: the rounds' and the
+        // zero-loss probe's first, unpaced one.
+        let unpaced_probe = zl
+            .probes
+            .iter()
+            .find(|p| p.rate.is_none())
+            .filter(|_| zl.batch == 32);
+        let d32 = drops_t[&32].map(|d| match unpaced_probe {
+            Some(p) => Drops {
+                dropped: d.dropped + p.dropped,
+                events: d.events + p.events,
+                runs: d.runs + 1,
+                runs_dropping: d.runs_dropping + u32::from(p.dropped > 0),
+            },
+            None => d,
+        });
         targets.push(Target {
             name: "no drops at the highest rate, batch 32, default ring buffer".to_string(),
-            goal: "0 dropped by T unpaced at 32 NOPs per enter".to_string(),
+            goal: "0 dropped by T unpaced at 32 NOPs per enter (every round's run and the \
+                   zero-loss probe's unpaced one)"
+                .to_string(),
             measured: match (d32, &zl.best) {
                 (Some(d), Some(best)) => format!(
-                    "{} dropped ({:.1}%); zero-loss up to {:.0} events/s",
+                    "{} dropped ({:.1}%) in {} of {} runs; zero-loss up to {:.0} events/s",
                     d.dropped,
                     d.share() * 100.0,
+                    d.runs_dropping,
+                    d.runs,
                     best.events_per_s
                 ),
                 (Some(d), None) => format!(
-                    "{} dropped ({:.1}%); no zero-loss rate found",
+                    "{} dropped ({:.1}%) in {} of {} runs; no zero-loss rate found",
                     d.dropped,
-                    d.share() * 100.0
+                    d.share() * 100.0,
+                    d.runs_dropping,
+                    d.runs
                 ),
                 (None, _) => "not measured".to_string(),
             },
             met: d32.map(|d| d.dropped == 0),
             missed_by: match (d32, &zl.best, zl.probes.first()) {
                 (Some(d), Some(best), Some(unpaced)) if d.dropped > 0 => format!(
-                    "{:.1}% of the events dropped; T keeps up with {:.0}% of the unpaced event \
-                     rate ({:.0} of {:.0} events/s)",
+                    "{:.1}% of the events dropped, in {} of {} runs; T keeps up with {:.0}% of \
+                     the unpaced event rate ({:.0} of {:.0} events/s)",
                     d.share() * 100.0,
+                    d.runs_dropping,
+                    d.runs,
                     best.events_per_s / unpaced.events_per_s * 100.0,
                     best.events_per_s,
                     unpaced.events_per_s
                 ),
-                (Some(d), _, _) if d.dropped > 0 => {
-                    format!("{:.1}% of the events dropped", d.share() * 100.0)
-                }
+                (Some(d), _, _) if d.dropped > 0 => format!(
+                    "{:.1}% of the events dropped, in {} of {} runs",
+                    d.share() * 100.0,
+                    d.runs_dropping,
+                    d.runs
+                ),
                 _ => String::new(),
             },
         });
