@@ -143,27 +143,14 @@ fn status<T>(read: Result<T, i32>, store: impl FnOnce(T)) -> ReadStatus {
     }
 }
 
-/// A thread's slot outlives its calls: the exit marks it finished (see
-/// [`finish`]) and the thread's exit removes it (process_filter). A call
-/// then costs one lookup and a copy into the slot, where an insert at entry
-/// and a delete at exit took a hash-map element allocation, the bucket lock
-/// and a free for every call.
-#[inline(always)]
-fn begin<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task, record: &T) {
-    if let Some(slot) = inflight.get_ptr_mut(task.tid) {
-        // Only this thread uses its slot.
-        unsafe { *slot = *record };
-        return;
-    }
-    if inflight.insert(task.tid, record, 0).is_err() {
-        count(counters::INFLIGHT_FULL);
-    }
-}
-
-/// The current thread's slot, to write the call's record into in place
-/// (built on the stack and copied in, it cost a copy and a memset per
-/// call); a thread's first call inserts it. None when the table is full
-/// (counted).
+/// The current thread's slot, which the call's record is written into in
+/// place (built on the stack and copied in, it cost a copy and a memset per
+/// call). A thread's slot outlives its calls: the exit marks it finished
+/// (see [`finish`]) and the thread's exit removes it (process_filter). A
+/// call then costs one lookup, where an insert at entry and a delete at
+/// exit took a hash-map element allocation, the bucket lock and a free for
+/// every call. A thread's first call inserts it. None when the table is
+/// full (counted).
 #[inline(always)]
 fn slot_of<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> Option<*mut T> {
     if let Some(slot) = inflight.get_ptr_mut(task.tid) {
@@ -184,6 +171,35 @@ fn slot_of<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> Option<*mut
 fn in_flight<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> Option<*mut T> {
     let slot = inflight.get_ptr_mut(task.tid)?;
     (unsafe { (*slot).prefix().0.ts_ns } != 0).then_some(slot)
+}
+
+/// The calling thread, when its entry to a call is to be recorded: full
+/// tracing, a traced process, and more than summary mode's start time.
+#[inline(always)]
+fn entering<T: CallRecord>(inflight: &HashMap<u32, T>) -> Option<Task> {
+    if config::hook_mode() != hook_mode::FULL {
+        return None;
+    }
+    let task = current_task();
+    if !is_traced(task.tgid) || begin_timed_only(inflight, task) {
+        return None;
+    }
+    Some(task)
+}
+
+/// The calling thread's slot with the call's header and an empty result
+/// written in it. The rest still holds the thread's previous call: every
+/// other field is the caller's to write.
+#[inline(always)]
+fn started<T: CallRecord>(inflight: &HashMap<u32, T>, task: Task) -> Option<&'static mut T> {
+    let slot = slot_of(inflight, task)?;
+    // Only this thread uses its slot.
+    let record = unsafe { &mut *slot };
+    let (head, result) = record.prefix();
+    *head = header(T::KIND, task);
+    zero(&mut result.ret);
+    zero(&mut result.duration_ns);
+    Some(record)
 }
 
 /// Summary mode without events (`-c`) only counts the call and its
@@ -284,23 +300,14 @@ pub fn sys_enter_io_uring_enter(ctx: TracePointContext) -> u32 {
 }
 
 pub fn try_enter_io_uring_enter(ctx: &impl SyscallArgs) -> Result<(), i32> {
-    if config::hook_mode() != hook_mode::FULL {
-        return Ok(());
-    }
-    let task = current_task();
-    if !is_traced(task.tgid) || begin_timed_only(&INFLIGHT_ENTER, task) {
-        return Ok(());
-    }
-    let [fd, to_submit, min_complete, flags, argp, argsz] = ctx.args()?;
-    let flags = flags as u32;
-    let Some(slot) = slot_of(&INFLIGHT_ENTER, task) else {
+    let Some(task) = entering(&INFLIGHT_ENTER) else {
         return Ok(());
     };
-    // Only this thread uses its slot.
-    let record = unsafe { &mut *slot };
-    record.header = header(RecordKind::Enter, task);
-    zero(&mut record.result.ret);
-    zero(&mut record.result.duration_ns);
+    let [fd, to_submit, min_complete, flags, argp, argsz] = ctx.args()?;
+    let flags = flags as u32;
+    let Some(record) = started(&INFLIGHT_ENTER, task) else {
+        return Ok(());
+    };
     record.fd = fd as u32;
     record.to_submit = to_submit as u32;
     record.min_complete = min_complete as u32;
@@ -418,24 +425,13 @@ pub fn sys_enter_io_uring_register(ctx: TracePointContext) -> u32 {
 }
 
 pub fn try_enter_io_uring_register(ctx: &impl SyscallArgs) -> Result<(), i32> {
-    if config::hook_mode() != hook_mode::FULL {
-        return Ok(());
-    }
-    let task = current_task();
-    if !is_traced(task.tgid) || begin_timed_only(&INFLIGHT_REGISTER, task) {
-        return Ok(());
-    }
-    let [fd, opcode, arg, nr_args, ..] = ctx.args()?;
-    // In place, as io_uring_enter's: built on the stack, its zeroed result
-    // was the last call to the byte-wise memset in the programs.
-    let Some(slot) = slot_of(&INFLIGHT_REGISTER, task) else {
+    let Some(task) = entering(&INFLIGHT_REGISTER) else {
         return Ok(());
     };
-    // Only this thread uses its slot.
-    let record = unsafe { &mut *slot };
-    record.header = header(RecordKind::Register, task);
-    zero(&mut record.result.ret);
-    zero(&mut record.result.duration_ns);
+    let [fd, opcode, arg, nr_args, ..] = ctx.args()?;
+    let Some(record) = started(&INFLIGHT_REGISTER, task) else {
+        return Ok(());
+    };
     record.fd = fd as u32;
     record.opcode = opcode as u32;
     record.arg = arg;
@@ -497,23 +493,27 @@ pub fn sys_enter_io_uring_setup(ctx: TracePointContext) -> u32 {
 }
 
 pub fn try_enter_io_uring_setup(ctx: &impl SyscallArgs) -> Result<(), i32> {
-    if config::hook_mode() != hook_mode::FULL {
+    let Some(task) = entering(&INFLIGHT_SETUP) else {
         return Ok(());
-    }
-    let task = current_task();
-    if !is_traced(task.tgid) || begin_timed_only(&INFLIGHT_SETUP, task) {
-        return Ok(());
-    }
+    };
+    let entries = arg(ctx, 0)? as u32;
     let params_ptr = arg(ctx, 1)?;
-    let mut slot = core::mem::MaybeUninit::uninit();
-    let record = SetupRecord::unknown_args_in(&mut slot);
-    record.header = header(RecordKind::Setup, task);
-    record.entries = arg(ctx, 0)? as u32;
+    let Some(record) = started(&INFLIGHT_SETUP, task) else {
+        return Ok(());
+    };
+    record.entries = entries;
     record.params_ptr = params_ptr;
-    if params_ptr != 0 {
-        record.params_status = read_params(params_ptr, &mut record.params_in);
-    }
-    begin(&INFLIGHT_SETUP, task, record);
+    // Unread params stay zero (and their status READ_NONE, 0), as in a
+    // new slot; a failed read leaves them so too.
+    zero_words_in(&mut record.params_in);
+    zero_words_in(&mut record.params_out);
+    zero(&mut record.params_out_status);
+    zero(&mut record._pad);
+    record.params_status = if params_ptr == 0 {
+        READ_NONE
+    } else {
+        read_params(params_ptr, &mut record.params_in)
+    };
     Ok(())
 }
 

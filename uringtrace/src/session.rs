@@ -67,16 +67,7 @@ struct Pipeline {
     /// The benchmark's bare consumer: count records, decode nothing.
     count_only: bool,
     decoder: Decoder,
-    filter: EventFilter,
-    /// `--timeline`.
-    timeline: Option<Timeline>,
-    /// `--context`.
-    context: Option<ContextCache>,
-    formatter: Formatter,
-    output: Output,
-    /// Detection rules (`monitor`, `--alerts`): run on every decoded event.
-    alerts: Option<AlertStage>,
-    tally: Tally,
+    stages: Stages,
     format: OutputFormat,
     clock: WallClock,
     /// When tracing started and when the last stats record was written.
@@ -93,38 +84,41 @@ fn is_merged(record: &[u8]) -> bool {
 }
 
 /// What a decoded event goes through: process context, the filters,
-/// the output and the timeline, then the rules. The first error stops the
-/// output and stays in `result`.
-struct Show<'a> {
-    filter: &'a EventFilter,
-    formatter: &'a Formatter,
-    output: &'a mut Output,
-    tally: &'a mut Tally,
-    timeline: &'a mut Option<Timeline>,
-    alerts: &'a mut Option<AlertStage>,
-    context: &'a mut Option<ContextCache>,
-    result: anyhow::Result<()>,
+/// the output and the timeline, then the rules.
+struct Stages {
+    filter: EventFilter,
+    /// `--timeline`.
+    timeline: Option<Timeline>,
+    /// `--context`.
+    context: Option<ContextCache>,
+    formatter: Formatter,
+    output: Output,
+    /// Detection rules (`monitor`, `--alerts`): run on every decoded event.
+    alerts: Option<AlertStage>,
+    tally: Tally,
 }
 
-impl Show<'_> {
-    fn event(&mut self, event: &mut Event) {
+impl Stages {
+    /// One decoded event. The first error stops the output and stays in
+    /// `result`.
+    fn show(&mut self, event: &mut Event, result: &mut anyhow::Result<()>) {
         if let Some(cache) = self.context.as_mut() {
             let pid = event.task_mut().pid;
             event.task_mut().context = Some(cache.get(pid));
         }
         if !self.filter.accepts(event) || self.alerts.as_ref().is_some_and(|a| !a.events_shown) {
             self.tally.filtered += 1;
-        } else if self.result.is_ok() {
-            let formatter = self.formatter;
-            self.result = self.output.event(|line| formatter.write(event, line));
-            if let (Some(t), Ok(())) = (self.timeline.as_mut(), &self.result) {
-                self.result = t.record(event);
+        } else if result.is_ok() {
+            let formatter = &self.formatter;
+            *result = self.output.event(|line| formatter.write(event, line));
+            if let (Some(t), Ok(())) = (self.timeline.as_mut(), &*result) {
+                *result = t.record(event);
             }
         }
         // After the event, whether it is shown or not: -e and -x must not
         // hide what a rule needs.
-        if let (Some(a), Ok(())) = (self.alerts.as_mut(), &self.result) {
-            self.result = a.check(event, self.formatter, self.output);
+        if let (Some(a), Ok(())) = (self.alerts.as_mut(), &*result) {
+            *result = a.check(event, &self.formatter, &mut self.output);
         }
     }
 }
@@ -132,48 +126,26 @@ impl Show<'_> {
 impl Pipeline {
     /// One record from the ring buffer.
     fn record(&mut self, record: &[u8]) -> anyhow::Result<()> {
-        self.tally.events += 1;
+        let stages = &mut self.stages;
+        stages.tally.events += 1;
         if self.count_only {
-            self.tally.filtered += 1;
+            stages.tally.filtered += 1;
             return Ok(());
         }
-        let (decoder, mut show) = self.split();
-        if let Err(err) = decoder.decode(record, &mut |event| show.event(event)) {
-            show.tally.undecodable += 1;
-            if show.tally.undecodable == 1 {
+        let mut result = Ok(());
+        if let Err(err) = self
+            .decoder
+            .decode(record, &mut |event| stages.show(event, &mut result))
+        {
+            stages.tally.undecodable += 1;
+            if stages.tally.undecodable == 1 {
                 eprintln!("uringtrace: dropping an undecodable record: {err}");
             }
         }
-        if is_merged(record) || decoder.take_dropped() {
-            show.tally.filtered += 1;
+        if is_merged(record) || self.decoder.take_dropped() {
+            stages.tally.filtered += 1;
         }
-        show.result
-    }
-
-    /// The decoder, and the stages a decoded event goes through.
-    fn split(&mut self) -> (&mut Decoder, Show<'_>) {
-        let Self {
-            decoder,
-            filter,
-            formatter,
-            output,
-            tally,
-            timeline,
-            alerts,
-            context,
-            ..
-        } = self;
-        let show = Show {
-            filter,
-            formatter,
-            output,
-            tally,
-            timeline,
-            alerts,
-            context,
-            result: Ok(()),
-        };
-        (decoder, show)
+        result
     }
 
     /// Drains every record available now; returns whether that was a
@@ -183,29 +155,31 @@ impl Pipeline {
         let busy = n >= BUSY_DRAIN;
         // A submission held for its object: the batch is over, so it comes
         // now rather than with the next batch.
-        let (decoder, mut show) = self.split();
-        decoder.flush(&mut |event| show.event(event));
-        show.result?;
+        let mut result = Ok(());
+        let stages = &mut self.stages;
+        self.decoder
+            .flush(&mut |event| stages.show(event, &mut result));
+        result?;
         // In a burst the lines go when the batch is full (in a fraction of
         // a millisecond): handed over after every drain, each small batch
         // was a copy and a wakeup of the writer thread.
         if !busy {
-            self.output.flush()?;
+            self.stages.output.flush()?;
         }
         Ok(busy)
     }
 
     fn stats_counts(&self, k: &KernelCounters, out: OutputCounts) -> StatsCounts {
         StatsCounts {
-            events: self.tally.events,
+            events: self.stages.tally.events,
             written: out.written,
-            filtered: self.tally.filtered,
-            alerts: self.alerts.as_ref().map(|a| a.raised),
+            filtered: self.stages.tally.filtered,
+            alerts: self.stages.alerts.as_ref().map(|a| a.raised),
             queued: out.queued,
             dropped: Dropped {
                 ringbuf: k.ringbuf_full,
                 queue: out.dropped,
-                undecodable: self.tally.undecodable,
+                undecodable: self.stages.tally.undecodable,
                 tracepoint_unreadable: k.tracepoint_read_failed,
                 not_run: k.skipped_runs,
             },
@@ -229,7 +203,8 @@ impl Pipeline {
             counts,
         };
         self.last_stats = now;
-        self.output
+        self.stages
+            .output
             .control(stats::render(self.format, &self.clock, &record))?;
         Ok(())
     }
@@ -414,17 +389,19 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             MAX_PENDING,
             attached.objects.clone(),
         )),
-        filter: EventFilter {
-            failed_only: args.failed,
-            events: args.events,
-            ops: args.ops,
+        stages: Stages {
+            filter: EventFilter {
+                failed_only: args.failed,
+                events: args.events,
+                ops: args.ops,
+            },
+            formatter: Formatter::new(args.format, clock.clone()),
+            timeline,
+            context: args.context.then(ContextCache::new),
+            output,
+            alerts,
+            tally: Tally::default(),
         },
-        formatter: Formatter::new(args.format, clock.clone()),
-        timeline,
-        context: args.context.then(ContextCache::new),
-        output,
-        alerts,
-        tally: Tally::default(),
         format: args.format,
         clock,
         started: Instant::now(),
@@ -514,7 +491,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
             _ = stats_timer.tick(), if stats_period.is_some() => {
                 let counts = pipeline.stats_counts(
                     &KernelCounters::read(&attached.counters, &attached.ebpf)?,
-                    pipeline.output.counts(),
+                    pipeline.stages.output.counts(),
                 );
                 pipeline.write_stats(counts, false)?;
             }
@@ -530,7 +507,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     // Everything the kernel submitted before we stopped is still in the
     // ring: take it all before reporting.
     pipeline.drain(ring.get_mut())?;
-    if let Some(timeline) = pipeline.timeline.take() {
+    if let Some(timeline) = pipeline.stages.timeline.take() {
         timeline.finish()?;
     }
     let counters = KernelCounters::read(&attached.counters, &attached.ebpf)?;
@@ -555,9 +532,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     attach::detach(attached.links, attached.ebpf);
 
     let deadline = Instant::now() + OUTPUT_GRACE;
-    let output_counts = pipeline.output.settle(deadline)?;
+    let output_counts = pipeline.stages.output.settle(deadline)?;
     if let Some(summary) = summary
-        && !pipeline.output.control(summary)?
+        && !pipeline.stages.output.control(summary)?
     {
         eprintln!("uringtrace: the summary did not fit in the output queue (the output is stuck)");
     }
@@ -566,7 +543,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<i32> {
     if stats_period.is_some() {
         pipeline.write_stats(counts, true)?;
     }
-    let closed = pipeline.output.close(deadline);
+    let closed = pipeline.stages.output.close(deadline);
     report(
         &counts,
         &pipeline.decoder.tracker.stats,

@@ -439,6 +439,12 @@ impl Tracker {
             // Rare (tens of thousands of live rings): forget the oldest.
             if let Some(oldest) = self.rings.iter().min_by_key(|(_, r)| r.id).map(|(p, _)| *p) {
                 self.rings.remove(&oldest);
+                // Its user_data index goes with it, whole (made again if it
+                // is needed again): `user_data_rings` stays within the
+                // rings known.
+                if self.user_data_rings.remove(&oldest) {
+                    self.by_user_data.retain(|(r, _), _| *r != oldest);
+                }
             }
         }
         self.rings.insert(ptr, ring);
@@ -1364,6 +1370,36 @@ mod tests {
         assert_eq!(t.by_user_data[&(RING, 7)].len(), 1);
         let c = complete(&mut t, 14, 0, 7, 1, 0x2);
         assert_eq!((c.request.unwrap().id, c.matched), (d.id, Match::UserData));
+    }
+
+    /// A ring forgotten to keep the ring table bounded takes its
+    /// user_data index with it; needed again, the index is made again.
+    #[test]
+    fn forgotten_ring_takes_its_user_data_index() {
+        // Room for every request: only the ring table is full.
+        let mut t = tracker(2 * MAX_RINGS);
+        let a = submit(&mut t, 0, 0xa0, 5, 0);
+        complete(&mut t, 1, 0, 5, 1, 0x2);
+        assert!(t.user_data_rings.contains(&RING));
+        // Another ring's submissions until RING is the oldest of a full table.
+        for i in 0..MAX_RINGS as u64 {
+            let (h, b) = record(
+                RecordKind::Submit,
+                2,
+                &[
+                    (8, 0x1_0000_0000 + 0x1000 * i, 8),
+                    (16, 0xb0, 8),
+                    (24, 1, 8),
+                ],
+            );
+            t.process_request(&h, RecordKind::Submit, &b).unwrap();
+        }
+        assert!(!t.user_data_rings.contains(&RING));
+        assert!(t.by_user_data.keys().all(|(r, _)| *r != RING));
+        assert!(t.user_data_rings.len() <= t.rings.len());
+        // Its request is still pending: a pointer-less CQE finds it again.
+        let c = complete(&mut t, 3, 0, 5, 1, 0x2);
+        assert_eq!((c.request.unwrap().id, c.matched), (a.id, Match::UserData));
     }
 
     /// A ring whose CQEs all name their request keeps no user_data index.

@@ -85,7 +85,7 @@ pub struct Run {
 pub type ByBatch = BTreeMap<u32, Option<f64>>;
 
 /// Events dropped by one tracer at one batch size, over all rounds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Drops {
     pub dropped: u64,
     pub events: u64,
@@ -97,6 +97,19 @@ pub struct Drops {
 }
 
 impl Drops {
+    /// Counts one more run.
+    fn add_run(&mut self, dropped: u64, events: u64) {
+        self.dropped += dropped;
+        self.events += events;
+        self.runs += 1;
+        self.runs_dropping += u32::from(dropped > 0);
+    }
+
+    /// "in K of N runs": how many of the runs dropped.
+    pub fn in_runs(&self) -> String {
+        format!("in {} of {} runs", self.runs_dropping, self.runs)
+    }
+
     pub fn share(&self) -> f64 {
         if self.events == 0 {
             0.0
@@ -227,16 +240,7 @@ impl Results {
                     if let Some(t) = &run.tracer
                         && let Some(dropped) = t.dropped
                     {
-                        let d = total.get_or_insert(Drops {
-                            dropped: 0,
-                            events: 0,
-                            runs: 0,
-                            runs_dropping: 0,
-                        });
-                        d.dropped += dropped;
-                        d.events += t.events;
-                        d.runs += 1;
-                        d.runs_dropping += u32::from(dropped > 0);
+                        total.get_or_insert_default().add_run(dropped, t.events);
                     }
                 }
                 (batch, total)
@@ -334,11 +338,10 @@ impl Results {
                 && d.dropped > 0
             {
                 missed.push(format!(
-                    "T dropped {} events ({:.1}%) in {} of {} runs",
+                    "T dropped {} events ({:.1}%) {}",
                     d.dropped,
                     d.share() * 100.0,
-                    d.runs_dropping,
-                    d.runs
+                    d.in_runs()
                 ));
             }
             targets.push(Target {
@@ -400,14 +403,11 @@ impl Results {
             .iter()
             .find(|p| p.rate.is_none())
             .filter(|_| zl.batch == 32);
-        let d32 = drops_t[&32].map(|d| match unpaced_probe {
-            Some(p) => Drops {
-                dropped: d.dropped + p.dropped,
-                events: d.events + p.events,
-                runs: d.runs + 1,
-                runs_dropping: d.runs_dropping + u32::from(p.dropped > 0),
-            },
-            None => d,
+        let d32 = drops_t[&32].map(|mut d| {
+            if let Some(p) = unpaced_probe {
+                d.add_run(p.dropped, p.events);
+            }
+            d
         });
         targets.push(Target {
             name: "no drops at the highest rate, batch 32, default ring buffer".to_string(),
@@ -416,39 +416,35 @@ impl Results {
                 .to_string(),
             measured: match (d32, &zl.best) {
                 (Some(d), Some(best)) => format!(
-                    "{} dropped ({:.1}%) in {} of {} runs; zero-loss up to {:.0} events/s",
+                    "{} dropped ({:.1}%) {}; zero-loss up to {:.0} events/s",
                     d.dropped,
                     d.share() * 100.0,
-                    d.runs_dropping,
-                    d.runs,
+                    d.in_runs(),
                     best.events_per_s
                 ),
                 (Some(d), None) => format!(
-                    "{} dropped ({:.1}%) in {} of {} runs; no zero-loss rate found",
+                    "{} dropped ({:.1}%) {}; no zero-loss rate found",
                     d.dropped,
                     d.share() * 100.0,
-                    d.runs_dropping,
-                    d.runs
+                    d.in_runs()
                 ),
                 (None, _) => "not measured".to_string(),
             },
             met: d32.map(|d| d.dropped == 0),
             missed_by: match (d32, &zl.best, zl.probes.first()) {
                 (Some(d), Some(best), Some(unpaced)) if d.dropped > 0 => format!(
-                    "{:.1}% of the events dropped, in {} of {} runs; T keeps up with {:.0}% of \
-                     the unpaced event rate ({:.0} of {:.0} events/s)",
+                    "{:.1}% of the events dropped, {}; T keeps up with {:.0}% of the unpaced \
+                     event rate ({:.0} of {:.0} events/s)",
                     d.share() * 100.0,
-                    d.runs_dropping,
-                    d.runs,
+                    d.in_runs(),
                     best.events_per_s / unpaced.events_per_s * 100.0,
                     best.events_per_s,
                     unpaced.events_per_s
                 ),
                 (Some(d), _, _) if d.dropped > 0 => format!(
-                    "{:.1}% of the events dropped, in {} of {} runs",
+                    "{:.1}% of the events dropped, {}",
                     d.share() * 100.0,
-                    d.runs_dropping,
-                    d.runs
+                    d.in_runs()
                 ),
                 _ => String::new(),
             },

@@ -465,12 +465,11 @@ fn markdown(r: &Results) -> String {
         let mut cells = vec![c.label().to_string()];
         cells.extend(BATCHES.iter().map(|b| match d[b] {
             Some(d) => format!(
-                "{} of {} ({:.1}%), {} of {} runs",
+                "{} of {} ({:.1}%), {}",
                 d.dropped,
                 d.events,
                 d.share() * 100.0,
-                d.runs_dropping,
-                d.runs
+                d.in_runs()
             ),
             None => "n/a".to_string(),
         }));
